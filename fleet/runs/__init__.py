@@ -1,0 +1,1 @@
+"""Runs: the state machine, leases, the reaper and submission."""

@@ -1,0 +1,89 @@
+"""The lease reaper (SPEC §5): expired leases go back to queued, or fail.
+
+``decide`` is the pure rule; ``run_once`` applies it in batches, repeating the
+expiry condition inside each UPDATE so a heartbeat that lands between the
+select and the update keeps its run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Session
+
+from fleet.errors import RUN_LEASE_EXPIRED
+from fleet.runs import fsm
+from fleet.store import runs as store
+from fleet.store.db import begin_write
+from fleet.store.models import RunState
+
+
+class Decision(StrEnum):
+    """What the reaper does with one run."""
+
+    KEEP = "keep"
+    REQUEUE = "requeue"
+    FAIL = "fail"
+
+
+@dataclass
+class ReaperReport:
+    """What one reaper pass changed."""
+
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    examined: int = 0
+    more: bool = False  # a batch came back full: more may be waiting
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        return (f"reaper: examined {self.examined}, requeued {len(self.requeued)}, "
+                f"failed {len(self.failed)}" + (" (more pending)" if self.more else ""))
+
+
+def decide(row: store.LeaseRow, now: datetime) -> Decision:
+    """The reaper's rule for one running run."""
+    if row.lease_until is None or row.lease_until >= now:
+        return Decision.KEEP
+    if row.attempt_count < row.max_attempts:
+        return Decision.REQUEUE
+    return Decision.FAIL
+
+
+def run_once(session: Session, now: datetime, *, batch_size: int = 100,
+             max_batches: int = 10) -> ReaperReport:
+    """Reap expired leases, at most ``batch_size * max_batches`` runs. Commits per batch.
+
+    The caller re-sends ``report.requeued`` to the broker after this returns.
+    """
+    report = ReaperReport()
+    for _ in range(max_batches):
+        begin_write(session, "reaper")
+        rows = store.expired_leases(session, now, batch_size)
+        report.examined += len(rows)
+        by_decision: dict[Decision, list[str]] = {Decision.REQUEUE: [], Decision.FAIL: []}
+        for row in rows:
+            d = decide(row, now)
+            if d is not Decision.KEEP:
+                by_decision[d].append(row.id)
+        expired = store.lease_expired_condition(now)
+        report.requeued += fsm.transition_many(
+            session, by_decision[Decision.REQUEUE], [RunState.RUNNING], RunState.QUEUED, now,
+            extra=[expired, store.attempts_left_condition(True)],
+            detail="lease expired; requeued",
+        )
+        report.failed += fsm.transition_many(
+            session, by_decision[Decision.FAIL], [RunState.RUNNING], RunState.FAILED, now,
+            extra=[expired, store.attempts_left_condition(False)],
+            detail="lease expired; no attempts left",
+            error_code=RUN_LEASE_EXPIRED,
+            error_detail="the worker holding this run stopped heartbeating and the run "
+                         "has used all its attempts",
+        )
+        session.commit()
+        if len(rows) < batch_size:
+            return report
+    report.more = True
+    return report

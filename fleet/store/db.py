@@ -1,0 +1,162 @@
+"""Engines and sessions from settings, SQLite pragmas, and write transactions.
+
+SQLite gets WAL, a busy timeout and foreign keys on every connection. A write
+that must not race (a lease claim) opens its transaction with
+``BEGIN IMMEDIATE`` through :func:`write_session`; other transactions stay
+deferred so readers never take the write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, create_engine
+
+from fleet.errors import FleetError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_BEGIN_OPTION = "fleet_sqlite_begin"
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    """Whether the engine (or URL) points at SQLite."""
+    url = engine_or_url if isinstance(engine_or_url, str) else str(engine_or_url.url)
+    return url.startswith("sqlite")
+
+
+def normalize_url(url: str) -> str:
+    """Map plain ``postgresql://`` URLs to the psycopg 3 driver fleet ships with."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def make_engine(database_url: str, *, busy_timeout_ms: int = 10_000, echo: bool = False,
+                pool_size: int = 5) -> Engine:
+    """Build an engine for ``database_url`` with fleet's connection set-up."""
+    url = normalize_url(database_url)
+    if is_sqlite(url):
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            # One connection per checkout: SQLite connections are cheap, and a
+            # pooled connection shared across threads would share transactions.
+            poolclass=NullPool,
+        )
+        _install_sqlite_hooks(engine, busy_timeout_ms)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size,
+                         max_overflow=pool_size * 2)
+
+
+def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction takes the write lock up front on SQLite.
+
+    On PostgreSQL it is an ordinary session; row locks come from the queries.
+    The caller commits; an exception rolls back.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        if is_sqlite(engine):
+            session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+        yield session
+
+
+def immediate(session: Session) -> None:
+    """Begin the session's transaction with ``BEGIN IMMEDIATE`` on SQLite.
+
+    Must be called before the session has run any statement in this
+    transaction; on PostgreSQL it does nothing.
+    """
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and is_sqlite(bind):
+        session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+
+
+def begin_write(session: Session, what: str) -> None:
+    """Start a write transaction on ``session`` (``BEGIN IMMEDIATE`` on SQLite).
+
+    Refuses a session already inside a transaction: its snapshot may be stale,
+    and on SQLite a deferred reader cannot safely become a writer.
+    """
+    if session.in_transaction():
+        raise FleetError(
+            f"{what} must open its own transaction, but the session is already in one; "
+            "commit or roll back first"
+        )
+    immediate(session)
+
+
+def session_factory(engine: Engine) -> Callable[[], Session]:
+    """A callable that opens a new session on ``engine``."""
+
+    def _open() -> Session:
+        return Session(engine, expire_on_commit=False)
+
+    return _open
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def with_retry(fn: Callable[[], T], *, attempts: int = 6, base_delay: float = 0.2,
+               max_delay: float = 5.0, what: str = "database call",
+               sleep: Callable[[float], None] = time.sleep) -> T:
+    """Call ``fn``, retrying transient database errors with jittered backoff.
+
+    Used by long-lived processes (workers, heartbeats, sweeps) so that a
+    database blip delays work instead of crashing the process.
+    """
+    delay = base_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:  # narrowed by _transient below
+            if not _transient(exc) or attempt == attempts:
+                if _transient(exc):
+                    raise StoreUnavailable(
+                        f"{what} failed {attempts} times: {exc.__class__.__name__}. "
+                        "Check that the database named by FLEET_DATABASE_URL is reachable."
+                    ) from exc
+                raise
+            log.warning("%s failed (%s), retrying in %.1fs (attempt %d/%d)",
+                        what, exc.__class__.__name__, delay, attempt, attempts)
+            sleep(delay + random.uniform(0, delay / 2))
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")

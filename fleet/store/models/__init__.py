@@ -1,0 +1,33 @@
+"""All tables of fleet, one module per aggregate, re-exported here.
+
+Importing this package registers every table on ``SQLModel.metadata``; the
+migrations are checked against that metadata by the test suite.
+"""
+
+from fleet.store.models.alerts import Alert, NotificationSetting
+from fleet.store.models.graphs import Graph
+from fleet.store.models.runs import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    NodeRun,
+    Run,
+    RunEvent,
+    RunState,
+)
+from fleet.store.models.runtimes import Runtime
+from fleet.store.models.schedules import Schedule, ScheduleFire
+
+__all__ = [
+    "ACTIVE_STATES",
+    "TERMINAL_STATES",
+    "Alert",
+    "Graph",
+    "NodeRun",
+    "NotificationSetting",
+    "Run",
+    "RunEvent",
+    "RunState",
+    "Runtime",
+    "Schedule",
+    "ScheduleFire",
+]

@@ -1,0 +1,47 @@
+"""Alerts (one row per incident) and per-user notification settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from fleet.store.types import UTCDateTime, new_id
+
+
+class Alert(SQLModel, table=True):
+    """One alert incident, deduplicated by ``(kind, fingerprint)``."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("kind", "fingerprint", name="uq_alerts_kind_fingerprint"),
+        Index("ix_alerts_state", "state", "last_sent_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    kind: str = Field(max_length=64)
+    fingerprint: str = Field(max_length=128)
+    tag: str = Field(default="ops", max_length=64)
+    user_id: str | None = Field(default=None, max_length=128)
+    state: str = Field(default="firing", max_length=16)  # firing | resolved
+    message: str = ""
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    last_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    send_count: int = 0
+    delivery_ok: bool | None = None
+    delivery_result: str | None = None
+    pending_delivery: bool = False
+
+
+class NotificationSetting(SQLModel, table=True):
+    """Where a user's own notifications go, and whether they want the weekly summary."""
+
+    __tablename__ = "notification_settings"
+
+    user_id: str = Field(primary_key=True, max_length=128)
+    urls: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    weekly_summary: bool = True
+    updated_at: datetime = Field(sa_type=UTCDateTime)

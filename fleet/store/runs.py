@@ -1,0 +1,237 @@
+"""Queries on runs and run events.
+
+Every state change is a conditional ``UPDATE ... WHERE state IN (...)``,
+optionally fenced by ``lease_id``, returning the ids it changed. Nothing here
+commits: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlmodel import Session, col
+
+from fleet.store.models import NodeRun, Run, RunEvent
+
+
+def get(session: Session, run_id: str, *, fresh: bool = False) -> Run | None:
+    """The run with ``run_id``, or None; ``fresh`` re-reads a cached row."""
+    return session.get(Run, run_id, populate_existing=fresh)
+
+
+def add(session: Session, run: Run) -> Run:
+    """Insert a new run row (flushed, not committed)."""
+    session.add(run)
+    session.flush()
+    return run
+
+
+def update_where(
+    session: Session,
+    ids: Sequence[str],
+    *,
+    from_states: Iterable[str],
+    values: dict[str, Any],
+    lease_id: str | None = None,
+    extra: Sequence[ColumnElement[bool]] = (),
+) -> list[str]:
+    """Set ``values`` on the runs among ``ids`` whose state is in ``from_states``.
+
+    ``lease_id`` fences the write to the worker holding that lease; ``extra``
+    repeats any further condition the caller decided on (e.g. lease expiry),
+    so a concurrent change between the caller's read and this write wins.
+    Returns the ids actually changed.
+    """
+    if not ids:
+        return []
+    conds: list[ColumnElement[bool]] = [
+        col(Run.id).in_(list(ids)),
+        col(Run.state).in_(list(from_states)),
+        *extra,
+    ]
+    if lease_id is not None:
+        conds.append(col(Run.lease_id) == lease_id)
+    stmt = update(Run).where(and_(*conds)).values(**values).returning(col(Run.id))
+    return list(session.execute(stmt).scalars().all())
+
+
+def add_events(session: Session, events: Iterable[RunEvent]) -> None:
+    """Insert run events (flushed, not committed)."""
+    session.add_all(list(events))
+    session.flush()
+
+
+def events(session: Session, run_id: str, *, kind: str | None = None) -> list[RunEvent]:
+    """The run's events in the order they were written."""
+    stmt = select(RunEvent).where(col(RunEvent.run_id) == run_id)
+    if kind is not None:
+        stmt = stmt.where(col(RunEvent.kind) == kind)
+    return list(session.execute(stmt.order_by(col(RunEvent.id))).scalars().all())
+
+
+# --- leases -----------------------------------------------------------------
+
+
+def claim_one(session: Session, run_id: str | None, values: dict[str, Any]) -> Run | None:
+    """Move one queued run to running with ``values``; the named one or the oldest.
+
+    With ``run_id=None`` the oldest queued run is taken: on PostgreSQL the
+    candidate row is locked with ``FOR UPDATE SKIP LOCKED`` so concurrent
+    claimers pass each other; on SQLite the caller holds ``BEGIN IMMEDIATE``.
+    The ``state = 'queued'`` condition is repeated in the UPDATE either way.
+    """
+    target: Any
+    if run_id is None:
+        target = (
+            select(col(Run.id))
+            .where(col(Run.state) == "queued")
+            .order_by(col(Run.queued_at))
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    else:
+        target = run_id
+    stmt = (
+        update(Run)
+        .where(and_(col(Run.id) == target, col(Run.state) == "queued"))
+        .values(attempt_count=col(Run.attempt_count) + 1, **values)
+        .returning(Run)
+    )
+    row = session.execute(stmt).scalars().first()
+    return row
+
+
+def extend_leases(
+    session: Session, runtime_id: str, lease_ids: Sequence[str], now: datetime, until: datetime
+) -> list[tuple[str, str, bool]]:
+    """One batched heartbeat: extend every lease still held by ``runtime_id``.
+
+    Returns ``(run_id, lease_id, cancel_requested)`` for each lease still held;
+    a lease missing from the answer was lost.
+    """
+    if not lease_ids:
+        return []
+    stmt = (
+        update(Run)
+        .where(
+            col(Run.lease_id).in_(list(lease_ids)),
+            col(Run.runtime_id) == runtime_id,
+            col(Run.state) == "running",
+        )
+        .values(lease_until=until, heartbeat_at=now)
+        .returning(col(Run.id), col(Run.lease_id), col(Run.cancel_requested))
+    )
+    return [(r[0], r[1], bool(r[2])) for r in session.execute(stmt).all()]
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """What the reaper needs to know about one expired lease."""
+
+    id: str
+    attempt_count: int
+    max_attempts: int
+    lease_until: datetime | None
+    runtime_id: str | None
+
+
+def expired_leases(session: Session, now: datetime, limit: int) -> list[LeaseRow]:
+    """Running runs whose lease ended before ``now``, oldest first (index-backed)."""
+    stmt = (
+        select(col(Run.id), col(Run.attempt_count), col(Run.max_attempts), col(Run.lease_until),
+               col(Run.runtime_id))
+        .where(col(Run.state) == "running", col(Run.lease_until) < now)
+        .order_by(col(Run.lease_until))
+        .limit(limit)
+    )
+    return [LeaseRow(*r) for r in session.execute(stmt).all()]
+
+
+def lease_expired_condition(now: datetime) -> ColumnElement[bool]:
+    """The reaper's expiry condition, repeated inside its UPDATE."""
+    return and_(col(Run.state) == "running", col(Run.lease_until) < now)
+
+
+def attempts_left_condition(left: bool) -> ColumnElement[bool]:
+    """Runs that may (``left``) or may not be retried."""
+    if left:
+        return col(Run.attempt_count) < col(Run.max_attempts)
+    return col(Run.attempt_count) >= col(Run.max_attempts)
+
+
+def held_by_runtime(session: Session, runtime_id: str) -> list[tuple[str, str | None]]:
+    """``(run_id, lease_id)`` of every running run held by ``runtime_id``."""
+    stmt = select(col(Run.id), col(Run.lease_id)).where(
+        col(Run.runtime_id) == runtime_id, col(Run.state) == "running"
+    )
+    return [(r[0], r[1]) for r in session.execute(stmt).all()]
+
+
+def count_by_state(session: Session) -> dict[str, int]:
+    """Number of runs in each state."""
+    rows = session.execute(select(col(Run.state), func.count()).group_by(col(Run.state))).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def list_runs(
+    session: Session,
+    *,
+    state: str | None = None,
+    user_id: str | None = None,
+    graph_id: str | None = None,
+    limit: int = 50,
+) -> list[Run]:
+    """The newest runs matching the filters."""
+    stmt = select(Run)
+    if state:
+        stmt = stmt.where(col(Run.state) == state)
+    if user_id:
+        stmt = stmt.where(col(Run.user_id) == user_id)
+    if graph_id:
+        stmt = stmt.where(col(Run.graph_id) == graph_id)
+    stmt = stmt.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit)
+    return list(session.execute(stmt).scalars().all())
+
+
+def node_runs(session: Session, run_id: str) -> list[NodeRun]:
+    """The run's node executions in start order."""
+    stmt = (
+        select(NodeRun)
+        .where(col(NodeRun.run_id) == run_id)
+        .order_by(col(NodeRun.started_at), col(NodeRun.id))
+    )
+    return list(session.execute(stmt).scalars().all())
+
+
+def ids_in_state(session: Session, state: str, limit: int) -> list[str]:
+    """Some run ids in ``state`` (for tests and tools)."""
+    stmt = select(col(Run.id)).where(col(Run.state) == state).limit(limit)
+    return list(session.execute(stmt).scalars().all())
+
+
+def unclaimed_since(session: Session, before: datetime, limit: int) -> list[str]:
+    """Queued runs queued and last sent before ``before`` (re-send candidates)."""
+    stmt = (
+        select(col(Run.id))
+        .where(
+            col(Run.state) == "queued",
+            col(Run.queued_at) < before,
+            or_(col(Run.last_sent_at).is_(None), col(Run.last_sent_at) < before),
+        )
+        .order_by(col(Run.queued_at))
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars().all())
+
+
+def mark_sent(session: Session, run_ids: Sequence[str], now: datetime) -> None:
+    """Record that messages for ``run_ids`` were handed to the broker."""
+    if run_ids:
+        session.execute(
+            update(Run).where(col(Run.id).in_(list(run_ids))).values(last_sent_at=now)
+        )
