@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     cron_resend: str = "* * * * *"
     cron_queued_expiry: str = "*/10 * * * *"
     cron_running_backstop: str = "*/10 * * * *"
+    cron_waiting_timeouts: str = "* * * * *"
     cron_late_executions: str = "*/5 * * * *"
     cron_block_errors: str = "0 8 * * *"
     cron_accuracy: str = "30 8 * * *"

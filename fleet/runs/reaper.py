@@ -7,6 +7,7 @@ select and the update keeps its run.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +19,9 @@ from fleet.runs import fsm
 from fleet.store import runs as store
 from fleet.store.db import begin_write
 from fleet.store.models import RunState
+from fleet.sweeps.base import Report, SweepContext, SweepSpec
+
+log = logging.getLogger(__name__)
 
 
 class Decision(StrEnum):
@@ -29,7 +33,7 @@ class Decision(StrEnum):
 
 
 @dataclass
-class ReaperReport:
+class ReaperReport(Report):
     """What one reaper pass changed."""
 
     requeued: list[str] = field(default_factory=list)
@@ -87,3 +91,21 @@ def run_once(session: Session, now: datetime, *, batch_size: int = 100,
             return report
     report.more = True
     return report
+
+
+def _sweep(session: Session, now: datetime, ctx: SweepContext) -> ReaperReport:
+    report = run_once(session, now, batch_size=ctx.settings.reaper_batch_size)
+    for run_id in report.requeued:
+        try:
+            ctx.send_run(run_id)
+        except Exception:  # the re-send sweep picks it up later
+            log.warning("could not send requeued run %s; the re-send sweep will", run_id)
+    return report
+
+
+SWEEP = SweepSpec(
+    name="reaper",
+    description="requeue or fail running runs whose worker lease expired",
+    cron_setting="cron_reaper",
+    run_once=_sweep,
+)

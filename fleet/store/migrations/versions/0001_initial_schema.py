@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:47:57.154758
+Create Date: (regenerated)
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The ``fleet`` command line: one module per noun, each with ``register(app)``."""

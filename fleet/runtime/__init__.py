@@ -1,0 +1,1 @@
+"""The Dramatiq-facing glue: broker set-up, worker middleware, liveness."""

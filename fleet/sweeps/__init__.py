@@ -1,0 +1,1 @@
+"""The system jobs: each a ``run_once(session, now, ctx) -> Report``."""
