@@ -13,6 +13,7 @@ from fleet.cli.context import CliContext
 # One module per noun, each exposing register(app).
 COMMAND_MODULES: tuple[str, ...] = (
     "fleet.cli.db",
+    "fleet.cli.runs",
 )
 
 
