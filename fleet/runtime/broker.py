@@ -50,6 +50,7 @@ def install(settings: Settings, middleware: Iterable[Middleware] = ()) -> Broker
 
 def make_sender(broker: Broker, queue_name: str) -> RunSender:
     """A sender that enqueues ``execute_graph(run_id)`` without importing the actors."""
+    broker.declare_queue(queue_name)  # the in-memory broker refuses unknown queues
 
     def send(run_id: str) -> None:
         broker.enqueue(Message(queue_name=queue_name, actor_name=EXECUTE_ACTOR,

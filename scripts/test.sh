@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up (if needed) and run every check: ruff, mypy and the whole test suite.
+# Integration tests start throwaway PostgreSQL and Redis servers on free ports
+# (or use FLEET_TEST_POSTGRES_URL / FLEET_TEST_REDIS_URL). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest -q "$@"
