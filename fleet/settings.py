@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     default_max_attempts: int = Field(3, ge=1)
     waiting_tool_timeout_s: float = Field(3600.0, gt=0)
     waiting_approval_timeout_s: float = Field(86_400.0, gt=0)
+    shutdown_grace_s: float = Field(10.0, ge=0)  # wait for executions to stop at shutdown
+    worker_threads: int = Field(8, ge=1)  # fleet dev's worker threads
+    dev_poll_interval_s: float = Field(2.0, gt=0)  # fleet dev picks up runs queued elsewhere
 
     # --- runs and execution (SPEC §6) ---------------------------------------
     default_graph_timeout_s: float = Field(7200.0, gt=0)
@@ -64,6 +67,14 @@ class Settings(BaseSettings):
     runtime_gc_batch: int = Field(100, gt=0)
     retention_days: int = Field(30, gt=0)
     retention_batch: int = Field(1000, gt=0)
+    # sweep batch sizes and per-tick bounds (issue 6)
+    stale_runtime_batch: int = Field(100, gt=0)
+    resend_batch: int = Field(500, gt=0)
+    backstop_batch: int = Field(500, gt=0)
+    waiting_timeout_batch: int = Field(500, gt=0)
+    sweep_max_batches: int = Field(20, gt=0)
+    block_error_samples: int = Field(3, ge=0)
+    block_error_top: int = Field(3, gt=0)
 
     # --- cadences: five-field cron specs in UTC for the system jobs ---------
     cron_dispatch: str = "* * * * *"
@@ -84,11 +95,17 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(500, gt=0)
     default_catchup_window_s: float = Field(3600.0, ge=0)
     max_schedule_catchup_fires: int = Field(100, gt=0)
+    # A fire at most this late counts as on time (the dispatcher ticks every
+    # minute), so catch-up "skip" does not drop ordinary tick-late fires.
+    schedule_misfire_grace_s: float = Field(120.0, ge=0)
 
     # --- alerts (SPEC §8) ---------------------------------------------------
     alert_urls_ops: list[str] = Field(default_factory=list)
     alert_urls_product: list[str] = Field(default_factory=list)
     alert_reminder_s: float = Field(3600.0, gt=0)
+    alert_retry_s: float = Field(30.0, gt=0)  # a failed delivery is retried after this
+    alert_claim_s: float = Field(60.0, gt=0)  # a claimed delivery that never reported
+    alert_timeout_s: float = Field(10.0, gt=0)  # per-delivery network timeout
     sentry_dsn: str | None = None
 
     # --- web (SPEC §12) -----------------------------------------------------

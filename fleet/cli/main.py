@@ -14,6 +14,13 @@ from fleet.cli.context import CliContext
 COMMAND_MODULES: tuple[str, ...] = (
     "fleet.cli.db",
     "fleet.cli.runs",
+    "fleet.cli.graphs",
+    "fleet.cli.runtimes",
+    "fleet.cli.dev",
+    "fleet.cli.alerts",
+    "fleet.cli.notify",
+    "fleet.cli.schedules",
+    "fleet.cli.sweep",
 )
 
 

@@ -9,7 +9,7 @@ import typer
 app = typer.Typer(help="Submit, inspect and act on runs.", no_args_is_help=True)
 
 # Modules adding commands to this group, each exposing add_commands(app).
-PARTS: tuple[str, ...] = ()
+PARTS: tuple[str, ...] = ("fleet.cli.run_control", "fleet.cli.run_views")
 
 
 def register(root: typer.Typer) -> None:

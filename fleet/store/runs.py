@@ -164,6 +164,14 @@ def attempts_left_condition(left: bool) -> ColumnElement[bool]:
     return col(Run.attempt_count) >= col(Run.max_attempts)
 
 
+def next_lease_expiry(session: Session) -> datetime | None:
+    """The earliest ``lease_until`` among running runs (index-backed), or None."""
+    stmt = (select(col(Run.lease_until))
+            .where(col(Run.state) == "running", col(Run.lease_until).is_not(None))
+            .order_by(col(Run.lease_until)).limit(1))
+    return session.execute(stmt).scalars().first()
+
+
 def held_by_runtime(session: Session, runtime_id: str) -> list[tuple[str, str | None]]:
     """``(run_id, lease_id)`` of every running run held by ``runtime_id``."""
     stmt = select(col(Run.id), col(Run.lease_id)).where(

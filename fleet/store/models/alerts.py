@@ -17,6 +17,7 @@ class Alert(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("kind", "fingerprint", name="uq_alerts_kind_fingerprint"),
         Index("ix_alerts_state", "state", "last_sent_at"),
+        Index("ix_alerts_pending", "pending_delivery", "next_attempt_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
@@ -24,7 +25,7 @@ class Alert(SQLModel, table=True):
     fingerprint: str = Field(max_length=128)
     tag: str = Field(default="ops", max_length=64)
     user_id: str | None = Field(default=None, max_length=128)
-    state: str = Field(default="firing", max_length=16)  # firing | resolved
+    state: str = Field(default="firing", max_length=16)  # firing | resolved | notice
     message: str = ""
     first_seen_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
@@ -34,6 +35,10 @@ class Alert(SQLModel, table=True):
     delivery_ok: bool | None = None
     delivery_result: str | None = None
     pending_delivery: bool = False
+    # When the pending delivery may next be tried: a claim pushes it out (so two
+    # processes never send the same notification), a failure sets the retry.
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_message: str | None = None
 
 
 class NotificationSetting(SQLModel, table=True):

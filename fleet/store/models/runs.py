@@ -116,6 +116,9 @@ class NodeRun(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     wall_time_s: float | None = None
+    # For a node parked in a waiting state: what resuming it needs (approval
+    # outputs, tool request and result pin).
+    resume: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class RunEvent(SQLModel, table=True):

@@ -19,6 +19,7 @@ class Schedule(SQLModel, table=True):
         Index("ix_schedules_due", "paused", "next_run_at"),
         Index("ix_schedules_user_id", "user_id"),
         Index("ix_schedules_graph_id", "graph_id"),
+        Index("ix_schedules_buffered", "buffered_for"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
@@ -40,6 +41,8 @@ class Schedule(SQLModel, table=True):
     overlap_policy: str = Field(default="skip", max_length=32)
     catchup_policy: str = Field(default="latest", max_length=32)
     catchup_window_s: float = 3600.0
+    # overlap "buffer_one": the one instant held back until the active run ends.
+    buffered_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -35,10 +35,13 @@ def upgrade() -> None:
     sa.Column('delivery_ok', sa.Boolean(), nullable=True),
     sa.Column('delivery_result', sa.String(), nullable=True),
     sa.Column('pending_delivery', sa.Boolean(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=True),
+    sa.Column('resolved_message', sa.String(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('kind', 'fingerprint', name='uq_alerts_kind_fingerprint')
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index('ix_alerts_pending', ['pending_delivery', 'next_attempt_at'], unique=False)
         batch_op.create_index('ix_alerts_state', ['state', 'last_sent_at'], unique=False)
 
     op.create_table('graphs',
@@ -165,11 +168,13 @@ def upgrade() -> None:
     sa.Column('overlap_policy', sa.String(length=32), nullable=False),
     sa.Column('catchup_policy', sa.String(length=32), nullable=False),
     sa.Column('catchup_window_s', sa.Float(), nullable=False),
+    sa.Column('buffered_for', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('schedules', schema=None) as batch_op:
+        batch_op.create_index('ix_schedules_buffered', ['buffered_for'], unique=False)
         batch_op.create_index('ix_schedules_due', ['paused', 'next_run_at'], unique=False)
         batch_op.create_index('ix_schedules_graph_id', ['graph_id'], unique=False)
         batch_op.create_index('ix_schedules_user_id', ['user_id'], unique=False)
@@ -188,6 +193,7 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(), nullable=True),
     sa.Column('completed_at', sa.DateTime(), nullable=True),
     sa.Column('wall_time_s', sa.Float(), nullable=True),
+    sa.Column('resume', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('run_id', 'exec_key', name='uq_node_runs_exec_key')
@@ -237,6 +243,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_schedules_user_id')
         batch_op.drop_index('ix_schedules_graph_id')
         batch_op.drop_index('ix_schedules_due')
+        batch_op.drop_index('ix_schedules_buffered')
 
     op.drop_table('schedules')
     with op.batch_alter_table('schedule_fires', schema=None) as batch_op:
@@ -268,6 +275,7 @@ def downgrade() -> None:
     op.drop_table('graphs')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index('ix_alerts_state')
+        batch_op.drop_index('ix_alerts_pending')
 
     op.drop_table('alerts')
     # ### end Alembic commands ###

@@ -1,0 +1,148 @@
+"""Time to fire N due schedules, beside APScheduler 3 firing N due jobs on the same database.
+
+fleet: N schedules, all due, one dispatcher pass (runs created, messages sent
+to Dramatiq's in-memory broker). APScheduler 3: N date-triggered jobs in a
+``SQLAlchemyJobStore`` on the same database, the scheduler resumed and timed
+until every job ran. Both on PostgreSQL (a throwaway server) and on SQLite.
+Prints one JSON line: per database, both times and the ratio.
+
+    python bench/schedules.py            # N = 100 000
+    python bench/schedules.py --smoke    # N = 2 000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlmodel import Session
+
+from fleet.runtime.broker import build_broker, make_sender
+from fleet.scheduling import dispatcher
+from fleet.settings import Settings
+from fleet.store import graphs as graph_store
+from fleet.store import migrate
+from fleet.store.db import make_engine
+from fleet.store.models import Run, Schedule
+from fleet.store.types import new_id
+from fleet.sweeps.base import SweepContext
+from fleet.testing.servers import start_postgres
+
+_done = 0
+_lock = threading.Lock()
+_all_done = threading.Event()
+_target = 0
+
+
+def _job() -> None:
+    global _done
+    with _lock:
+        _done += 1
+        if _done >= _target:
+            _all_done.set()
+
+
+def fleet_fire(url: str, n: int) -> dict[str, Any]:
+    """Seed ``n`` due schedules and time one dispatcher pass over them."""
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    with Session(engine, expire_on_commit=False) as s:
+        graph_store.add_version(s, graph_id="bench", user_id="bench", name="bench",
+                                description="", definition={"id": "bench", "nodes": [
+                                    {"id": "a", "block": "constant", "inputs": {"value": 1}}]},
+                                timeout_s=60.0, max_attempts=1, now=now)
+        rows = [{"id": new_id(), "user_id": "bench", "graph_id": "bench", "cron": "* * * * *",
+                 "timezone": "UTC", "input_data": {}, "credential_refs": {},
+                 "next_run_at": now, "paused": False, "name": "",
+                 "overlap_policy": "skip", "catchup_policy": "latest",
+                 "catchup_window_s": 3600.0, "created_at": now, "updated_at": now}
+                for _ in range(n)]
+        for i in range(0, n, 5000):
+            s.execute(insert(Schedule), rows[i:i + 5000])
+        s.commit()
+    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    broker = build_broker(settings)
+    ctx = SweepContext(settings=settings, send_run=make_sender(broker, settings.queue_name))
+    started = time.perf_counter()
+    with Session(engine, expire_on_commit=False) as s:
+        report = dispatcher.run_once(s, now + timedelta(seconds=10), ctx)
+    elapsed = time.perf_counter() - started
+    with Session(engine) as s:
+        runs = int(s.execute(select(func.count()).select_from(Run)).scalar() or 0)
+    queued = broker.queues[settings.queue_name].qsize()  # type: ignore[attr-defined]
+    engine.dispose()
+    assert report.fired == n and runs == n and queued == n, (report.summary(), runs, queued)
+    return {"seconds": round(elapsed, 3), "per_second": round(n / elapsed, 1), "fired": n}
+
+
+def apscheduler_fire(url: str, n: int) -> dict[str, Any]:
+    """Time APScheduler 3 running ``n`` due jobs from a SQLAlchemyJobStore on ``url``."""
+    global _done, _target
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    _done, _target = 0, n
+    _all_done.clear()
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=sa_url, tablename="apscheduler_bench")},
+        executors={"default": ThreadPoolExecutor(20)}, timezone=UTC)
+    scheduler.start(paused=True)
+    run_at = datetime.now(UTC) - timedelta(seconds=10)
+    for i in range(n):
+        scheduler.add_job(_job, "date", run_date=run_at, id=f"j{i}", misfire_grace_time=3600)
+    started = time.perf_counter()
+    scheduler.resume()
+    finished = _all_done.wait(timeout=max(600.0, n / 50))
+    elapsed = time.perf_counter() - started
+    scheduler.shutdown(wait=True)
+    assert finished and _done == n, f"APScheduler ran {_done} of {n} jobs"
+    return {"seconds": round(elapsed, 3), "per_second": round(n / elapsed, 1), "fired": n}
+
+
+def _reset_pg(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def main() -> None:
+    """Run both databases and print the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run (2 000)")
+    parser.add_argument("-n", type=int, default=None, help="number of due schedules")
+    args = parser.parse_args()
+    n = args.n or (2_000 if args.smoke else 100_000)
+    result: dict[str, Any] = {"bench": "schedules", "n": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        fleet_url = f"sqlite:///{Path(tmp) / 'fleet.sqlite'}"
+        aps_url = f"sqlite:///{Path(tmp) / 'aps.sqlite'}"
+        fl, ap = fleet_fire(fleet_url, n), apscheduler_fire(aps_url, n)
+        result["sqlite"] = {"fleet": fl, "apscheduler": ap,
+                            "ratio_apscheduler_over_fleet": round(ap["seconds"] / fl["seconds"], 2)}
+    server = start_postgres()
+    try:
+        fl = fleet_fire(server.url, n)
+        _reset_pg(server.url)
+        ap = apscheduler_fire(server.url, n)
+        result["postgresql"] = {"fleet": fl, "apscheduler": ap,
+                                "ratio_apscheduler_over_fleet":
+                                    round(ap["seconds"] / fl["seconds"], 2)}
+    finally:
+        server.stop()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Alerts: recorded in the store, deduplicated by fingerprint, delivered through Apprise."""

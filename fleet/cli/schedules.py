@@ -1,0 +1,203 @@
+"""``fleet schedules``: add, list, delete, pause, resume, run now, preview."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import datetime
+from typing import Any
+
+import typer
+
+from fleet.cli.context import console, ctx_of, handle_errors, print_json
+from fleet.clock import as_utc, utcnow
+from fleet.errors import InvalidInput
+from fleet.scheduling import service
+
+app = typer.Typer(help="Cron schedules of graphs, in the user's timezone.", no_args_is_help=True)
+
+_USER_HELP = "The acting user (only a schedule's owner may change it)."
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    """``k=v`` pairs into a mapping; a value that parses as JSON is taken as JSON."""
+    inputs: dict[str, Any] = {}
+    problems: list[str] = []
+    for pair in pairs:
+        key, eq, raw = pair.partition("=")
+        if not eq or not key.strip():
+            problems.append(f"--input '{pair}': expected NAME=VALUE")
+            continue
+        try:
+            inputs[key.strip()] = json.loads(raw)
+        except ValueError:
+            inputs[key.strip()] = raw
+    if problems:
+        raise InvalidInput("invalid --input", problems)
+    return inputs
+
+
+def _parse_from(value: str | None) -> datetime:
+    if value is None:
+        return utcnow()
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError as exc:
+        raise InvalidInput("invalid --from", [f"'{value}' is not an ISO date-time, e.g. "
+                                              "2026-03-08T00:00:00-05:00"]) from exc
+
+
+def _show(view: service.ScheduleView) -> None:
+    s = view.schedule
+    state = f"[yellow]paused[/]: {s.paused_reason}" if s.paused else "[green]active[/]"
+    version = s.graph_version if s.graph_version is not None else "active"
+    console.print(f"[bold]{s.id}[/] {s.name or ''}  user={s.user_id}  graph={s.graph_id}"
+                  f"@{version}  {state}", highlight=False)
+    console.print(f"  {s.cron}  {s.timezone}: {view.description}", highlight=False)
+    console.print(f"  overlap={s.overlap_policy} catch-up={s.catchup_policy} "
+                  f"window={s.catchup_window_s:g}s inputs={json.dumps(s.input_data)}",
+                  highlight=False)
+    for f in view.next_fires:
+        console.print(f"  next: {f.local.isoformat()}  ({f.utc.isoformat()})", highlight=False)
+
+
+@app.command("add")
+@handle_errors
+def add(ctx: typer.Context,
+        graph: str = typer.Option(..., "--graph", help="Graph id."),
+        version: int | None = typer.Option(None, "--version",
+                                           help="Pin a version (default: the active one)."),
+        cron_expr: str = typer.Option(..., "--cron", help="Five-field cron expression."),
+        tz: str = typer.Option("UTC", "--tz", help="IANA timezone, e.g. Europe/Paris."),
+        inputs: list[str] = typer.Option([], "--input", help="Graph input NAME=VALUE "
+                                          "(JSON values allowed); repeatable."),
+        name: str = typer.Option("", "--name", help="A name for the schedule."),
+        overlap: str = typer.Option("skip", "--overlap",
+                                    help="skip | allow | buffer_one | cancel_previous"),
+        catchup: str = typer.Option("latest", "--catchup", help="latest | all | skip"),
+        user: str | None = typer.Option(None, "--user", help="Owner (default: login name)."),
+        json_out: bool = typer.Option(False, "--json")) -> None:
+    """Add a schedule; the graph and inputs are validated first."""
+    cli = ctx_of(ctx)
+    now = utcnow()
+    with cli.session() as session:
+        schedule = service.add(
+            session, now, user_id=user or getpass.getuser(), graph_id=graph,
+            cron_expr=cron_expr, timezone=tz, version=version, inputs=parse_inputs(inputs),
+            name=name, overlap=overlap, catchup=catchup,
+            catchup_window_s=cli.settings.default_catchup_window_s,
+            max_input_bytes=cli.settings.max_input_bytes)
+        view = service.view(schedule, now)
+    if json_out:
+        print_json(view.to_dict())
+    else:
+        console.print("added:", highlight=False)
+        _show(view)
+
+
+@app.command("list")
+@handle_errors
+def list_(ctx: typer.Context,
+          user: str | None = typer.Option(None, "--user", help="Only this user's schedules."),
+          limit: int = typer.Option(200, "--limit", min=1, max=500),
+          json_out: bool = typer.Option(False, "--json")) -> None:
+    """List schedules with their next 3 fire times in their own timezone."""
+    with ctx_of(ctx).session() as session:
+        views = service.list_schedules(session, utcnow(), user_id=user, limit=limit)
+    if json_out:
+        print_json([v.to_dict() for v in views])
+        return
+    if not views:
+        console.print("no schedules")
+    for v in views:
+        _show(v)
+
+
+@app.command("preview")
+@handle_errors
+def preview(expr: str = typer.Argument(..., help="Cron expression, e.g. '30 2 * * *'."),
+            tz: str = typer.Option("UTC", "--tz", help="IANA timezone."),
+            start: str | None = typer.Option(None, "--from",
+                                             help="ISO date-time to start from (default now)."),
+            count: int = typer.Option(5, "--count", help="How many fire times."),
+            json_out: bool = typer.Option(False, "--json")) -> None:
+    """The next fire times of an expression, in the zone and in UTC (what the dispatcher fires)."""
+    result = service.preview(expr, tz, _parse_from(start), count)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console.print(f"{result.cron}  {result.timezone}: {result.description}", highlight=False)
+    for f in result.fires:
+        console.print(f"  {f.local.isoformat()}  ({f.utc.isoformat()})", highlight=False)
+
+
+def _owner_action(ctx: typer.Context, verb: str, schedule_id: str, user: str,
+                  json_out: bool) -> None:
+    cli = ctx_of(ctx)
+    now = utcnow()
+    with cli.session() as session:
+        result: dict[str, Any]
+        if verb == "delete":
+            service.delete(session, schedule_id, user, now)
+            result = {"id": schedule_id, "deleted": True}
+        elif verb == "pause":
+            result = service.view(service.pause(session, schedule_id, user, now), now).to_dict()
+        elif verb == "resume":
+            result = service.view(service.resume(session, schedule_id, user, now),
+                                  now).to_dict()
+        else:
+            from fleet.runtime.ports import run_sender
+
+            run_id = service.run_now(session, schedule_id, user, now,
+                                     send=run_sender(cli.settings))
+            result = {"id": schedule_id, "run_id": run_id}
+    if json_out:
+        print_json(result)
+    elif verb == "run-now":
+        console.print(f"schedule {schedule_id}: run {result['run_id']} queued", highlight=False)
+    else:
+        console.print(f"schedule {schedule_id}: {verb}d" if verb != "resume"
+                      else f"schedule {schedule_id}: resumed, next fire "
+                           f"{(result['next_fires'] or [{'local': '-'}])[0]['local']}",
+                      highlight=False)
+
+
+@app.command("delete")
+@handle_errors
+def delete(ctx: typer.Context, schedule_id: str = typer.Argument(...),
+           user: str = typer.Option(..., "--user", help=_USER_HELP),
+           json_out: bool = typer.Option(False, "--json")) -> None:
+    """Delete a schedule."""
+    _owner_action(ctx, "delete", schedule_id, user, json_out)
+
+
+@app.command("pause")
+@handle_errors
+def pause(ctx: typer.Context, schedule_id: str = typer.Argument(...),
+          user: str = typer.Option(..., "--user", help=_USER_HELP),
+          json_out: bool = typer.Option(False, "--json")) -> None:
+    """Pause a schedule: it fires nothing until resumed."""
+    _owner_action(ctx, "pause", schedule_id, user, json_out)
+
+
+@app.command("resume")
+@handle_errors
+def resume(ctx: typer.Context, schedule_id: str = typer.Argument(...),
+           user: str = typer.Option(..., "--user", help=_USER_HELP),
+           json_out: bool = typer.Option(False, "--json")) -> None:
+    """Resume a paused schedule from its next fire time (missed instants are not caught up)."""
+    _owner_action(ctx, "resume", schedule_id, user, json_out)
+
+
+@app.command("run-now")
+@handle_errors
+def run_now(ctx: typer.Context, schedule_id: str = typer.Argument(...),
+            user: str = typer.Option(..., "--user", help=_USER_HELP),
+            json_out: bool = typer.Option(False, "--json")) -> None:
+    """Queue a run of the schedule's graph now, with its inputs."""
+    _owner_action(ctx, "run-now", schedule_id, user, json_out)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``fleet schedules`` to the root command."""
+    root.add_typer(app, name="schedules")

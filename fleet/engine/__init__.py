@@ -1,0 +1,1 @@
+"""The graph engine: blocks, graph files, validation, durable execution and tracking."""

@@ -1,0 +1,137 @@
+"""The block contract: id, description, pydantic input/output models and ``run()``.
+
+A block's input model's fields are its input pins (a field without a default
+is a required pin); its output model's fields are its output pins. ``run()``
+yields ``(pin, value)`` pairs, as a generator or an async generator; each
+value flows along every link leaving that pin.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+BlockResult = Iterator[tuple[str, Any]] | AsyncIterator[tuple[str, Any]]
+
+
+class NoPins(BaseModel):
+    """The model of a block without inputs or outputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class PinSpec:
+    """One pin of a block: its name, type annotation and whether it must be set."""
+
+    name: str
+    annotation: Any
+    required: bool
+    description: str = ""
+
+    def type_name(self) -> str:
+        """A readable name of the pin's type."""
+        return type_name(self.annotation)
+
+
+def type_name(annotation: Any) -> str:
+    """``str``, ``list[int]``, ``Any``... for messages and tables."""
+    if annotation is Any:
+        return "Any"
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+class Suspend(Exception):
+    """Raised by a block to park the run in a waiting state.
+
+    ``state`` is ``waiting_approval`` or ``waiting_tool``. ``resume`` holds
+    what the resume service needs to finish the node later: for approvals the
+    ``(pin, value)`` pairs to emit when approved (``on_approve``), for tools
+    the pin that receives the tool's result (``result_pin``) and the request.
+    """
+
+    def __init__(self, state: str, reason: str, resume: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+        self.resume = resume
+
+
+@dataclass
+class BlockContext:
+    """What a running block may know and use besides its inputs."""
+
+    run_id: str
+    node_id: str
+    graph_inputs: dict[str, Any] = field(default_factory=dict)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    # Runs a nested graph definition in memory and returns its outputs.
+    run_subgraph: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+    depth: int = 0
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; False when the run was stopped meanwhile."""
+        return not self.stop_event.wait(max(0.0, seconds))
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the run was cancelled, timed out or is shutting down."""
+        return self.stop_event.is_set()
+
+
+class Block:
+    """Base class of every block. Subclasses set the class attributes and ``run``."""
+
+    id: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Input: ClassVar[type[BaseModel]] = NoPins
+    Output: ClassVar[type[BaseModel]] = NoPins
+
+    def run(self, inputs: Any, ctx: BlockContext) -> BlockResult:
+        """Yield ``(pin, value)`` pairs; may be a generator or an async generator."""
+        raise NotImplementedError(f"block {self.id!r} does not implement run()")
+
+    @classmethod
+    def input_pins(cls) -> dict[str, PinSpec]:
+        """The input pins by name."""
+        return _pins(cls.Input)
+
+    @classmethod
+    def output_pins(cls) -> dict[str, PinSpec]:
+        """The output pins by name."""
+        return _pins(cls.Output)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """A JSON-ready description of the block and its pins."""
+        return {
+            "id": cls.id,
+            "description": cls.description,
+            "inputs": {n: {"type": p.type_name(), "required": p.required,
+                           "description": p.description}
+                       for n, p in cls.input_pins().items()},
+            "outputs": {n: {"type": p.type_name(), "description": p.description}
+                        for n, p in cls.output_pins().items()},
+        }
+
+
+_PIN_CACHE: dict[type[BaseModel], dict[str, PinSpec]] = {}
+
+
+def _pins(model: type[BaseModel]) -> dict[str, PinSpec]:
+    # Computed once per model: validation and the scheduler ask for pins very often.
+    pins = _PIN_CACHE.get(model)
+    if pins is None:
+        pins = {
+            name: PinSpec(name, f.annotation if f.annotation is not None else Any,
+                          f.is_required(), f.description or "")
+            for name, f in model.model_fields.items()
+        }
+        _PIN_CACHE[model] = pins
+    return dict(pins)

@@ -1,0 +1,54 @@
+"""``http_request``: an HTTP call with httpx (an async block)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field
+
+from fleet.engine.blocks.base import Block, BlockContext
+
+
+class HttpRequestBlock(Block):
+    """Send a request; emit status, headers, body text and (when JSON) the parsed body."""
+
+    id = "http_request"
+    description = "HTTP request (httpx): emits status, headers, body and data (parsed JSON)."
+
+    class Input(BaseModel):
+        url: str = Field(description="Absolute http(s) URL.")
+        method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+        headers: dict[str, str] = Field(default_factory=dict)
+        params: dict[str, Any] = Field(default_factory=dict, description="Query parameters.")
+        json_body: Any = Field(None, description="Sent as JSON when set.")
+        body: str | None = Field(None, description="Sent as text when set.")
+        timeout_s: float = Field(30.0, gt=0)
+        raise_for_status: bool = Field(True, description="Fail the node on 4xx/5xx.")
+
+    class Output(BaseModel):
+        status: int = Field(description="The HTTP status code.")
+        headers: dict[str, str] = Field(default_factory=dict)
+        body: str = Field("", description="The response text.")
+        data: Any = Field(None, description="The parsed body, when it is JSON.")
+
+    async def run(self, inputs: Input, ctx: BlockContext) -> AsyncIterator[tuple[str, Any]]:
+        if not inputs.url.startswith(("http://", "https://")):
+            raise ValueError(f"url {inputs.url!r} must start with http:// or https://")
+        async with httpx.AsyncClient(timeout=inputs.timeout_s) as client:
+            response = await client.request(
+                inputs.method, inputs.url, headers=inputs.headers, params=inputs.params,
+                json=inputs.json_body if inputs.json_body is not None else None,
+                content=inputs.body if inputs.body is not None else None,
+            )
+        if inputs.raise_for_status and response.status_code >= 400:
+            raise RuntimeError(f"{inputs.method} {inputs.url} answered "
+                               f"{response.status_code} {response.reason_phrase}")
+        yield "status", response.status_code
+        yield "headers", dict(response.headers)
+        yield "body", response.text
+        if "json" in response.headers.get("content-type", ""):
+            with contextlib.suppress(ValueError):
+                yield "data", response.json()

@@ -1,0 +1,108 @@
+"""The graph service: read graph files, add validated versions, archive and delete."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlmodel import Session
+
+from fleet.engine.blocks.registry import BlockRegistry
+from fleet.engine.validate import validate_graph
+from fleet.errors import InvalidInput, NotAuthorized, NotFound
+from fleet.store import graphs as store
+from fleet.store.models import Graph
+
+DEFAULT_TIMEOUT_S = float(Graph.model_fields["timeout_s"].default)
+DEFAULT_MAX_ATTEMPTS = int(Graph.model_fields["max_attempts"].default)
+
+
+def load_graph_file(path: str | Path) -> dict[str, Any]:
+    """Read a graph definition from a JSON or YAML file (by extension, else either)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read graph file {p}: {exc.strerror or exc}") from None
+    is_json = p.suffix.lower() == ".json"
+    try:
+        # YAML is a superset of JSON, so other extensions read either.
+        data = json.loads(text) if is_json else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        kind = "JSON" if is_json else "YAML"
+        raise InvalidInput(f"graph file {p} is not valid {kind}", [str(exc)]) from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"graph file {p} must hold a mapping (id, nodes, links, ...), "
+                           f"not {type(data).__name__}")
+    return data
+
+
+def _owned_versions(session: Session, graph_id: str, user_id: str, action: str) -> list[Graph]:
+    versions = store.versions(session, graph_id)
+    if not versions:
+        raise NotFound(f"graph {graph_id} does not exist")
+    if versions[-1].user_id != user_id:
+        raise NotAuthorized(f"graph {graph_id} belongs to another user; only its owner may "
+                            f"{action} it")
+    return versions
+
+
+def add_graph(session: Session, definition: dict[str, Any], user_id: str, now: datetime,
+              registry: BlockRegistry) -> Graph:
+    """Validate ``definition`` and store it as the graph's active version; commits.
+
+    An unchanged definition returns the current version; a changed one adds a
+    new version. A graph id owned by someone else is refused.
+    """
+    validate_graph(definition, registry)
+    graph_id = definition["id"]
+    existing = store.versions(session, graph_id)
+    if existing and existing[-1].user_id != user_id:
+        raise NotAuthorized(f"graph id {graph_id} is taken by another user; choose another id")
+    try:
+        graph = store.add_version(
+            session, graph_id=graph_id, user_id=user_id,
+            name=str(definition.get("name") or graph_id),
+            description=str(definition.get("description") or ""),
+            definition=definition,
+            timeout_s=float(definition.get("timeout_s") or DEFAULT_TIMEOUT_S),
+            max_attempts=int(definition.get("max_attempts") or DEFAULT_MAX_ATTEMPTS),
+            now=now)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return graph
+
+
+def delete_graph(session: Session, graph_id: str, user_id: str, now: datetime) -> int:
+    """Delete every version of ``graph_id`` and its schedules; returns versions deleted."""
+    from fleet.scheduling.service import remove_for_graph
+
+    _owned_versions(session, graph_id, user_id, "delete")
+    try:
+        remove_for_graph(session, graph_id, now, "deleted")
+        count = store.delete(session, graph_id)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return count
+
+
+def archive_graph(session: Session, graph_id: str, user_id: str, now: datetime) -> int:
+    """Archive every version of ``graph_id`` and remove its schedules; returns rows changed."""
+    from fleet.scheduling.service import remove_for_graph
+
+    _owned_versions(session, graph_id, user_id, "archive")
+    try:
+        remove_for_graph(session, graph_id, now, "archived")
+        count = store.set_archived(session, graph_id, True, now)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return count

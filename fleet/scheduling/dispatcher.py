@@ -1,0 +1,323 @@
+"""The schedule dispatcher (SPEC §7): due schedules become queued runs, exactly once.
+
+Each pass works in batches, one transaction each:
+
+1. lock a batch of due schedules (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+   ``BEGIN IMMEDIATE`` on SQLite), load their graphs and active runs;
+2. decide each schedule with :func:`fleet.scheduling.policy.plan`;
+3. a schedule whose graph is gone or archived is removed; one whose graph
+   (or inputs) no longer validates is paused with the reason and a
+   ``failed`` fire is recorded;
+4. insert the runs with ``ON CONFLICT DO NOTHING`` on the unique
+   ``(schedule_id, scheduled_for)`` (a second dispatcher cannot duplicate a
+   fire), record fires, misses and skips, advance ``next_run_at``; commit;
+5. send the new runs, then mark them sent (a failed send is left to the
+   re-send sweep), and notify owners of paused schedules.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from fleet.errors import InvalidInput
+from fleet.runs import fsm
+from fleet.scheduling import counters, cron
+from fleet.scheduling.policy import Plan, plan
+from fleet.scheduling.runs import created_event, fire_values, run_values
+from fleet.scheduling.validation import EngineChecker, GraphChecker
+from fleet.store import graphs as graph_store
+from fleet.store import runs as run_store
+from fleet.store import schedules as store
+from fleet.store.db import begin_write
+from fleet.store.models import Graph, RunState, Schedule
+from fleet.sweeps.base import Report, SweepContext, SweepSpec
+
+log = logging.getLogger("fleet.scheduling")
+
+_MAX_BATCHES = 10_000  # a pass ends long before this; a guard against a bug looping
+
+
+@dataclass
+class DispatchReport(Report):
+    """What one dispatcher pass did."""
+
+    examined: int = 0
+    fired: int = 0
+    missed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    buffered: int = 0
+    duplicates: int = 0  # fires another dispatcher had already made
+    removed: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    cancel_requested: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    unsent: list[str] = field(default_factory=list)
+    batches: int = 0
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        return (f"dispatch: examined {self.examined}, fired {self.fired}, missed {self.missed}, "
+                f"skipped {self.skipped}, failed {self.failed}, buffered {self.buffered}, "
+                f"removed {len(self.removed)}, paused {len(self.paused)}"
+                + (f", unsent {len(self.unsent)}" if self.unsent else "")
+                + (f", duplicates {self.duplicates}" if self.duplicates else ""))
+
+
+@dataclass
+class _Batch:
+    """Rows one batch writes, gathered before touching the database."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    fires: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    remove: list[tuple[str, str]] = field(default_factory=list)  # (schedule id, reason)
+    pause: list[tuple[Schedule, str]] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)  # schedule ids whose active runs end
+    logs: list[tuple[str, str, datetime | None, str]] = field(default_factory=list)
+
+
+def _graph_of(graphs: dict[tuple[str, int | None], Graph | None],
+              schedule: Schedule) -> Graph | None:
+    return graphs.get((schedule.graph_id, schedule.graph_version))
+
+
+def _load_graphs(session: Session,
+                 schedules: list[Schedule]) -> dict[tuple[str, int | None], Graph | None]:
+    graphs: dict[tuple[str, int | None], Graph | None] = {}
+    for s in schedules:
+        key = (s.graph_id, s.graph_version)
+        if key not in graphs:
+            graphs[key] = graph_store.get(session, s.graph_id, s.graph_version)
+    return graphs
+
+
+def _decide(schedule: Schedule, graph: Graph | None, active: bool, now: datetime,
+            ctx: SweepContext, checker: GraphChecker, batch: _Batch) -> Plan | None:
+    """Plan one schedule into ``batch``; None when it was removed or paused instead."""
+    settings = ctx.settings
+    if graph is None or graph.is_archived or graph.user_id != schedule.user_id:
+        why = "is archived" if graph is not None and graph.is_archived else "no longer exists"
+        version = schedule.graph_version if schedule.graph_version is not None else "active"
+        batch.remove.append((schedule.id, f"graph {schedule.graph_id} (version {version}) {why}"))
+        return None
+    try:
+        expr = cron.parse(schedule.cron, schedule.timezone)
+        key = (graph.id, graph.version)
+        problems = [f"graph: {p}" for p in checker.graph_problems(key, graph.definition)]
+        if not problems:
+            problems = [f"inputs: {p}" for p in checker.input_problems(
+                key, graph.definition, schedule.input_data)]
+        if problems:
+            batch.pause.append((schedule, f"graph {graph.id} version {graph.version} is no "
+                                          "longer valid: " + "; ".join(problems)))
+            return None
+        return plan(
+            expr, schedule.next_run_at, now,
+            catchup=schedule.catchup_policy, window_s=schedule.catchup_window_s,
+            grace_s=settings.schedule_misfire_grace_s, overlap=schedule.overlap_policy,
+            active=active, buffered_for=schedule.buffered_for,
+            max_fires=settings.max_schedule_catchup_fires,
+        )
+    except InvalidInput as exc:
+        batch.pause.append((schedule, f"schedule can no longer be evaluated: {exc.message}: "
+                                      + "; ".join(exc.problems)))
+        return None
+
+
+def _apply(schedule: Schedule, graph: Graph, p: Plan, now: datetime, batch: _Batch) -> None:
+    for when in p.fire:
+        batch.runs.append(run_values(schedule, graph, when, now))
+    for when, detail in p.missed:
+        batch.fires.append(fire_values(schedule.id, when, "missed", now, detail=detail))
+        batch.logs.append(("missed", schedule.id, when, detail))
+    for when, detail in p.skipped:
+        batch.fires.append(fire_values(schedule.id, when, "skipped", now, detail=detail))
+        batch.logs.append(("skipped", schedule.id, when, detail))
+    if p.cancel_active:
+        batch.cancel.append(schedule.id)
+    update: dict[str, Any] = {"id": schedule.id, "next_run_at": p.next_run_at,
+                              "buffered_for": p.buffered_for, "updated_at": now}
+    if p.fire:
+        update["last_fired_at"] = max(p.fire)
+    batch.updates.append(update)
+
+
+def _cancel_active(session: Session, active: list[tuple[str, str]], now: datetime,
+                   report: DispatchReport) -> None:
+    """Overlap ``cancel_previous``: end queued/waiting runs, flag running ones."""
+    for run_id, state in active:
+        if state == RunState.RUNNING.value:
+            run_store.update_where(session, [run_id], from_states=[state],
+                                   values={"cancel_requested": True})
+            report.cancel_requested.append(run_id)
+        else:
+            report.cancelled += fsm.transition_many(
+                session, [run_id], [RunState(state)], RunState.CANCELLED, now,
+                detail="cancelled by the next fire of its schedule (overlap cancel_previous)")
+
+
+def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: SweepContext,
+           checker: GraphChecker,
+           report: DispatchReport) -> tuple[list[str], list[tuple[Schedule, str]]]:
+    """Decide and write one locked batch; returns (new run ids, schedules paused)."""
+    graphs = _load_graphs(session, schedules)
+    active = store.active_runs(session, [s.id for s in schedules])
+    batch = _Batch()
+    graph_for_run: dict[str, Graph] = {}
+    for schedule in schedules:
+        graph = _graph_of(graphs, schedule)
+        p = _decide(schedule, graph, bool(active.get(schedule.id)), now, ctx, checker, batch)
+        if p is not None and graph is not None:
+            _apply(schedule, graph, p, now, batch)
+            graph_for_run[schedule.id] = graph
+            if p.buffered_for is not None and p.buffered_for != schedule.buffered_for:
+                report.buffered += 1
+                batch.logs.append(("buffered", schedule.id, p.buffered_for,
+                                   "previous run still active; held until it ends"))
+
+    for schedule_id in batch.cancel:
+        _cancel_active(session, active.get(schedule_id, []), now, report)
+    inserted = store.insert_runs(session, batch.runs)
+    report.duplicates += len(batch.runs) - len(inserted)
+    run_ids = [r[0] for r in inserted]
+    store.insert_run_events(session, [created_event(rid, sid, when, now)
+                                      for rid, sid, when in inserted])
+    batch.fires.extend(fire_values(sid, when, "fired", now, run_id=rid)
+                       for rid, sid, when in inserted)
+    paused: list[tuple[Schedule, str]] = []
+    for schedule, reason in batch.pause:
+        when = schedule.next_run_at or now
+        store.update_values(session, schedule.id, {"paused": True, "paused_reason": reason,
+                                                   "updated_at": now})
+        batch.fires.append(fire_values(schedule.id, when, "failed", now, detail=reason))
+        batch.logs.append(("failed", schedule.id, when, f"paused: {reason}"))
+        paused.append((schedule, reason))
+    store.insert_fires(session, batch.fires)
+    store.update_many(session, batch.updates)
+    if batch.remove:
+        store.delete_ids(session, [sid for sid, _ in batch.remove])
+    session.commit()
+
+    for rid, sid, when in inserted:
+        counters.record("fired", sid, when, f"run {rid}")
+    for outcome, sid, at, detail in batch.logs:
+        if outcome == "buffered":
+            log.info("schedule %s buffered %s: %s", sid, at, detail)
+        else:
+            counters.record(outcome, sid, at, detail)
+    for sid, reason in batch.remove:
+        log.warning("schedule %s removed at %s: %s", sid, now.isoformat(), reason)
+    report.fired += len(inserted)
+    report.missed += sum(1 for f in batch.fires if f["outcome"] == "missed")
+    report.skipped += sum(1 for f in batch.fires if f["outcome"] == "skipped")
+    report.failed += len(paused)
+    report.removed += [sid for sid, _ in batch.remove]
+    report.paused += [s.id for s, _ in paused]
+    return run_ids, paused
+
+
+def _send(session: Session, run_ids: list[str], now: datetime, ctx: SweepContext,
+          report: DispatchReport) -> None:
+    sent: list[str] = []
+    for run_id in run_ids:
+        try:
+            ctx.send_run(run_id)
+            sent.append(run_id)
+        except Exception as exc:  # the re-send sweep covers it
+            report.unsent.append(run_id)
+            log.warning("run %s created but not sent (%s); the re-send sweep will send it",
+                        run_id, exc.__class__.__name__)
+    if sent:
+        begin_write(session, "dispatcher mark-sent")
+        run_store.mark_sent(session, sent, now)
+        session.commit()
+    report.run_ids += run_ids
+
+
+def _notify(session: Session, paused: list[tuple[Schedule, str]], now: datetime,
+            ctx: SweepContext) -> None:
+    if ctx.alerts is None:
+        return
+    for schedule, reason in paused:
+        try:
+            ctx.alerts.fire(session, now, kind="schedule_paused", fingerprint=schedule.id,
+                            message=f"Your schedule {schedule.name or schedule.id} "
+                                    f"({schedule.cron} {schedule.timezone}) was paused: "
+                                    f"{reason}. "
+                                    "Fix the graph, then `fleet schedules resume`.",
+                            tag="user", user_id=schedule.user_id)
+            session.commit()
+        except Exception:  # the fire record and the log line remain
+            session.rollback()
+            log.exception("could not notify %s that schedule %s was paused",
+                          schedule.user_id, schedule.id)
+
+
+def run_once(session: Session, now: datetime, ctx: SweepContext, *,
+             checker: GraphChecker | None = None) -> DispatchReport:
+    """Fire every schedule due at ``now``, in batches; commits per batch, sends after commit."""
+    report = DispatchReport()
+    check = checker or EngineChecker()
+    size = ctx.settings.dispatch_batch_size
+    if session.in_transaction():
+        session.commit()
+
+    # Buffered fires (overlap buffer_one) wait for their active run, not for the clock.
+    after_id = ""
+    for _ in range(_MAX_BATCHES):
+        begin_write(session, "dispatcher")
+        batch = store.buffered_batch(session, after_id, size)
+        if not batch:
+            session.commit()
+            break
+        after_id = batch[-1].id
+        due_now = [s for s in batch if s.next_run_at is None or s.next_run_at > now]
+        report.examined += len(due_now)
+        run_ids, paused = _write(session, due_now, now, ctx, check, report)
+        report.batches += 1
+        _send(session, run_ids, now, ctx, report)
+        _notify(session, paused, now, ctx)
+        if len(batch) < size:
+            break
+
+    seen: set[str] = set()
+    for _ in range(_MAX_BATCHES):
+        begin_write(session, "dispatcher")
+        batch = store.due_batch(session, now, size)
+        if not batch:
+            session.commit()
+            break
+        if any(s.id in seen for s in batch):
+            session.rollback()
+            log.error("dispatcher saw schedule(s) again in one pass; stopping this pass")
+            break
+        seen.update(s.id for s in batch)
+        report.examined += len(batch)
+        run_ids, paused = _write(session, batch, now, ctx, check, report)
+        report.batches += 1
+        _send(session, run_ids, now, ctx, report)
+        _notify(session, paused, now, ctx)
+        if len(batch) < size:
+            break
+    if report.examined:
+        log.info(report.summary())
+    return report
+
+
+def _sweep(session: Session, now: datetime, ctx: SweepContext) -> DispatchReport:
+    return run_once(session, now, ctx)
+
+
+SWEEP = SweepSpec(
+    name="dispatch",
+    description="fire due user schedules: create their runs once each and send them",
+    cron_setting="cron_dispatch",
+    run_once=_sweep,
+)

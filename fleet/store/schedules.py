@@ -1,0 +1,196 @@
+"""Queries on schedules and their fire records. Nothing here commits.
+
+The dispatcher works in batches: :func:`due_batch` locks due schedules with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL (two dispatchers pass each other; on
+SQLite the caller holds ``BEGIN IMMEDIATE``), and :func:`insert_runs` /
+:func:`insert_fires` are ``INSERT ... ON CONFLICT DO NOTHING`` so the unique
+``(schedule_id, scheduled_for)`` of runs makes a duplicate fire impossible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from fleet.store.models import ACTIVE_STATES, Run, RunEvent, Schedule, ScheduleFire
+
+
+def _dialect(session: Session) -> str:
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return engine.dialect.name
+
+
+def _insert(session: Session, table: Any) -> Any:
+    return postgresql.insert(table) if _dialect(session) == "postgresql" else sqlite.insert(table)
+
+
+def get(session: Session, schedule_id: str, *, fresh: bool = False) -> Schedule | None:
+    """The schedule with ``schedule_id``, or None."""
+    return session.get(Schedule, schedule_id, populate_existing=fresh)
+
+
+def add(session: Session, schedule: Schedule) -> Schedule:
+    """Insert a schedule (flushed, not committed)."""
+    session.add(schedule)
+    session.flush()
+    return schedule
+
+
+def list_schedules(session: Session, *, user_id: str | None = None,
+                   graph_id: str | None = None, limit: int = 200) -> list[Schedule]:
+    """Schedules, oldest first, optionally of one user or one graph."""
+    stmt = select(Schedule)
+    if user_id is not None:
+        stmt = stmt.where(col(Schedule.user_id) == user_id)
+    if graph_id is not None:
+        stmt = stmt.where(col(Schedule.graph_id) == graph_id)
+    stmt = stmt.order_by(col(Schedule.created_at), col(Schedule.id)).limit(limit)
+    return list(session.execute(stmt).scalars().all())
+
+
+def ids_for_graph(session: Session, graph_id: str) -> list[str]:
+    """Ids of every schedule of ``graph_id`` (index-backed)."""
+    stmt = select(col(Schedule.id)).where(col(Schedule.graph_id) == graph_id)
+    return list(session.execute(stmt.order_by(col(Schedule.id))).scalars().all())
+
+
+def delete_ids(session: Session, ids: Sequence[str]) -> int:
+    """Delete schedules and their fire records; returns schedules deleted."""
+    if not ids:
+        return 0
+    session.execute(delete(ScheduleFire).where(col(ScheduleFire.schedule_id).in_(list(ids))))
+    result = session.execute(delete(Schedule).where(col(Schedule.id).in_(list(ids))))
+    # Drop identity-map copies so later reads do not see deleted rows.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Schedule) and obj.id in ids:
+            session.expunge(obj)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def update_values(session: Session, schedule_id: str, values: dict[str, Any]) -> int:
+    """Set ``values`` on one schedule; returns rows changed."""
+    result = session.execute(
+        update(Schedule).where(col(Schedule.id) == schedule_id).values(**values)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def update_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Per-schedule updates by primary key in one executemany (each dict has ``id``)."""
+    if rows:
+        session.execute(update(Schedule), list(rows))
+
+
+def due_batch(session: Session, now: datetime, limit: int) -> list[Schedule]:
+    """Unpaused schedules with ``next_run_at <= now``, earliest first, locked for this pass.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so a second dispatcher takes other
+    rows; once the holder commits, its rows no longer match (``next_run_at``
+    moved on). SQLite renders no lock clause: the caller holds ``BEGIN IMMEDIATE``.
+    """
+    stmt = (
+        select(Schedule)
+        .where(col(Schedule.paused).is_(False), col(Schedule.next_run_at) <= now)
+        .order_by(col(Schedule.next_run_at), col(Schedule.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.execute(stmt).scalars().all())
+
+
+def buffered_batch(session: Session, after_id: str, limit: int) -> list[Schedule]:
+    """Unpaused schedules holding a buffered fire (``buffer_one``), by id after ``after_id``."""
+    stmt = (
+        select(Schedule)
+        .where(col(Schedule.paused).is_(False), col(Schedule.buffered_for).is_not(None),
+               col(Schedule.id) > after_id)
+        .order_by(col(Schedule.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.execute(stmt).scalars().all())
+
+
+def active_runs(session: Session, schedule_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """``schedule_id -> [(run_id, state), ...]`` of the schedules' runs not yet finished."""
+    if not schedule_ids:
+        return {}
+    stmt = select(col(Run.schedule_id), col(Run.id), col(Run.state)).where(
+        col(Run.schedule_id).in_(list(schedule_ids)),
+        col(Run.state).in_([s.value for s in ACTIVE_STATES]),
+    )
+    found: dict[str, list[tuple[str, str]]] = {}
+    for schedule_id, run_id, state in session.execute(stmt).all():
+        found.setdefault(schedule_id, []).append((run_id, state))
+    return found
+
+
+def insert_runs(session: Session,
+                rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, datetime]]:
+    """Insert scheduled runs, skipping any ``(schedule_id, scheduled_for)`` already present.
+
+    Returns ``(run_id, schedule_id, scheduled_for)`` of the rows actually
+    inserted: a fire another dispatcher already made is silently absent.
+    """
+    if not rows:
+        return []
+    stmt = (
+        _insert(session, Run)
+        .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
+        .returning(col(Run.id), col(Run.schedule_id), col(Run.scheduled_for))
+    )
+    result = session.execute(stmt, list(rows))
+    return [(r[0], r[1], r[2]) for r in result.all()]
+
+
+def insert_fires(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Record fire outcomes; one already recorded for the same instant and outcome is kept."""
+    if rows:
+        stmt = _insert(session, ScheduleFire).on_conflict_do_nothing(
+            index_elements=["schedule_id", "scheduled_for", "outcome"]
+        )
+        session.execute(stmt, list(rows))
+
+
+def insert_run_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert run events in one executemany."""
+    if rows:
+        session.execute(_insert(session, RunEvent), list(rows))
+
+
+def fires(session: Session, schedule_id: str, *, outcome: str | None = None,
+          limit: int = 100) -> list[ScheduleFire]:
+    """The schedule's fire records, newest instant first."""
+    stmt = select(ScheduleFire).where(col(ScheduleFire.schedule_id) == schedule_id)
+    if outcome is not None:
+        stmt = stmt.where(col(ScheduleFire.outcome) == outcome)
+    stmt = stmt.order_by(col(ScheduleFire.scheduled_for).desc(), col(ScheduleFire.at).desc())
+    return list(session.execute(stmt.limit(limit)).scalars().all())
+
+
+def runs_of(session: Session, schedule_id: str, limit: int = 1000) -> list[Run]:
+    """The schedule's runs, by scheduled instant (manual runs last)."""
+    stmt = (
+        select(Run).where(col(Run.schedule_id) == schedule_id)
+        .order_by(col(Run.scheduled_for).is_(None), col(Run.scheduled_for), col(Run.created_at))
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars().all())
+
+
+def graph_ids_with_schedules(session: Session, graph_ids: Sequence[str]) -> set[str]:
+    """Which of ``graph_ids`` have at least one schedule."""
+    if not graph_ids:
+        return set()
+    stmt = select(col(Schedule.graph_id)).where(
+        or_(*[col(Schedule.graph_id) == g for g in graph_ids])
+    ).distinct()
+    return set(session.execute(stmt).scalars().all())

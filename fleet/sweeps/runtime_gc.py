@@ -1,0 +1,60 @@
+"""Runtime GC (SPEC §8): runtimes offline longer than ``runtime_gc_after_s`` are deleted.
+
+In batches of ``runtime_gc_batch``; runs keep their ``runtime_id`` (history stays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from fleet.store import runtimes as rt_store
+from fleet.store.db import begin_write
+from fleet.sweeps.base import Report, SweepContext, SweepSpec
+
+
+@dataclass
+class RuntimeGcReport(Report):
+    """What one GC pass deleted."""
+
+    deleted: int = 0
+    batches: int = 0
+    more: bool = False
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        return f"runtime_gc: deleted {self.deleted} in {self.batches} batch(es)" + (
+            " (more pending)" if self.more else "")
+
+
+def cutoff(now: datetime, after_s: float) -> datetime:
+    """Runtimes offline since strictly before this instant are deleted."""
+    return now - timedelta(seconds=after_s)
+
+
+def run_once(session: Session, now: datetime, ctx: SweepContext) -> RuntimeGcReport:
+    """Delete long-offline runtimes batch by batch, committing each."""
+    s = ctx.settings
+    before = cutoff(now, s.runtime_gc_after_s)
+    report = RuntimeGcReport()
+    for _ in range(s.sweep_max_batches):
+        begin_write(session, "runtime_gc")
+        ids = rt_store.offline_before(session, before, s.runtime_gc_batch)
+        report.deleted += rt_store.delete_ids(session, ids)
+        session.commit()
+        if ids:
+            report.batches += 1
+        if len(ids) < s.runtime_gc_batch:
+            return report
+    report.more = True
+    return report
+
+
+SWEEP = SweepSpec(
+    name="runtime_gc",
+    description="delete runtimes offline for longer than runtime_gc_after_s",
+    cron_setting="cron_runtime_gc",
+    run_once=run_once,
+)

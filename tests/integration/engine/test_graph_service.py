@@ -1,0 +1,78 @@
+"""The graph service: file loading, versioned adds, ownership, delete and archive."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from fleet.engine.blocks.registry import BlockRegistry, default_registry
+from fleet.engine.graphs import add_graph, archive_graph, delete_graph, load_graph_file
+from fleet.errors import InvalidInput, NotAuthorized, NotFound
+from fleet.store import graphs as store
+
+REG: BlockRegistry = default_registry()
+
+
+def graph(**over: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {"id": "g", "nodes": [{"id": "c", "block": "constant",
+                                              "inputs": {"value": 1}}]}
+    d.update(over)
+    return d
+
+
+def test_load_graph_file_json_yaml_and_errors(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text('{"id": "a", "nodes": []}')
+    (tmp_path / "b.yaml").write_text("id: b\nnodes: []\n")
+    (tmp_path / "bad.yaml").write_text("id: [unclosed\n")
+    (tmp_path / "list.yml").write_text("- 1\n")
+    assert load_graph_file(tmp_path / "a.json")["id"] == "a"
+    assert load_graph_file(tmp_path / "b.yaml")["id"] == "b"
+    with pytest.raises(InvalidInput, match="not valid YAML"):
+        load_graph_file(tmp_path / "bad.yaml")
+    with pytest.raises(InvalidInput, match="must hold a mapping"):
+        load_graph_file(tmp_path / "list.yml")
+    with pytest.raises(InvalidInput, match="cannot read"):
+        load_graph_file(tmp_path / "missing.json")
+
+
+def test_add_versions_only_when_changed(session: Session, now: datetime) -> None:
+    g1 = add_graph(session, graph(timeout_s=30, max_attempts=2), "alice", now, REG)
+    assert (g1.version, g1.timeout_s, g1.max_attempts, g1.name) == (1, 30.0, 2, "g")
+    same = add_graph(session, graph(timeout_s=30, max_attempts=2), "alice", now, REG)
+    assert same.version == 1
+    changed = graph(timeout_s=30, max_attempts=2, description="new")
+    g2 = add_graph(session, changed, "alice", now + timedelta(seconds=1), REG)
+    assert g2.version == 2
+    assert [v.is_active for v in store.versions(session, "g")] == [False, True]
+
+
+def test_invalid_graph_or_foreign_id_changes_nothing(session: Session, now: datetime) -> None:
+    with pytest.raises(InvalidInput) as info:
+        add_graph(session, graph(nodes=[{"id": "c", "block": "nope"}]), "alice", now, REG)
+    assert "unknown block 'nope'" in info.value.problems[0]
+    assert store.versions(session, "g") == []
+    add_graph(session, graph(), "alice", now, REG)
+    with pytest.raises(NotAuthorized):
+        add_graph(session, graph(description="mine now"), "bob", now, REG)
+    assert [v.user_id for v in store.versions(session, "g")] == ["alice"]
+
+
+def test_delete_and_archive_check_ownership(session: Session, now: datetime) -> None:
+    add_graph(session, graph(), "alice", now, REG)
+    add_graph(session, graph(id="h"), "alice", now, REG)
+    with pytest.raises(NotAuthorized):
+        delete_graph(session, "g", "bob", now)
+    with pytest.raises(NotAuthorized):
+        archive_graph(session, "g", "bob", now)
+    with pytest.raises(NotFound):
+        delete_graph(session, "zzz", "alice", now)
+    assert store.get(session, "g") is not None
+    assert delete_graph(session, "g", "alice", now) == 1
+    assert store.versions(session, "g") == []
+    assert archive_graph(session, "h", "alice", now) == 1
+    h = store.get(session, "h")
+    assert h is not None and h.is_archived

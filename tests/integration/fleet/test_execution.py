@@ -1,0 +1,108 @@
+"""One execute_graph message: claim, hold, execute, unhold; duplicates dropped; shutdown release."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from fleet.runs.leases import Lease
+from fleet.runtime.execution import Result, execute_message
+from fleet.runtime.shutdown import shutdown
+from fleet.settings import Settings
+from fleet.store import runs as store
+from tests.helpers import make_run
+from tests.integration.fleet.support import FakeStop, ScriptedExecutor, make_runtime
+
+
+def test_executes_a_claimed_run_once(session: Session, settings: Settings,
+                                     now: datetime) -> None:
+    rt, _ = make_runtime(settings, clock=lambda: now)
+    run = make_run(session, now)
+    seen: list[int] = []
+
+    def body(open_session: Any, lease: Lease, stop: FakeStop) -> str:
+        seen.append(len(rt.held()))  # the heartbeat sees the lease while it runs
+        with open_session() as s:
+            row = store.get(s, lease.run_id)
+            assert row is not None and row.state == "running"
+        return "done"
+
+    executor = ScriptedExecutor(body)
+    assert execute_message(rt, run.id, execute=executor) is Result.EXECUTED
+    assert seen == [1] and rt.held() == []
+    # The same message delivered again: the run is running (or done), not claimable.
+    assert execute_message(rt, run.id, execute=executor) is Result.DROPPED
+    assert len(executor.calls) == 1 and executor.calls[0].attempt == 1
+
+
+def test_unclaimable_and_malformed_messages_are_dropped(session: Session, settings: Settings,
+                                                        now: datetime) -> None:
+    rt, _ = make_runtime(settings, clock=lambda: now)
+    executor = ScriptedExecutor()
+    done = make_run(session, now, state="completed")
+    assert execute_message(rt, done.id, execute=executor) is Result.DROPPED
+    assert execute_message(rt, "no-such-run", execute=executor) is Result.DROPPED
+    assert execute_message(rt, {"run": 1}, execute=executor) is Result.MALFORMED
+    assert execute_message(rt, "", execute=executor) is Result.MALFORMED
+    assert executor.calls == []
+
+
+def test_executor_error_leaves_the_lease_to_the_reaper(session: Session, settings: Settings,
+                                                       now: datetime) -> None:
+    rt, _ = make_runtime(settings, clock=lambda: now)
+    run = make_run(session, now)
+
+    def boom(*_: Any) -> None:
+        raise RuntimeError("engine bug")
+
+    assert execute_message(rt, run.id, execute=ScriptedExecutor(boom)) is Result.ERROR
+    row = store.get(session, run.id, fresh=True)
+    assert row is not None and row.state == "running" and row.attempt_count == 1
+    assert rt.held() == []
+
+
+def test_shutdown_releases_in_flight_run_without_spending_the_attempt(
+        session: Session, settings: Settings, now: datetime) -> None:
+    rt, sender = make_runtime(settings, clock=lambda: now)
+    run = make_run(session, now)
+    started = threading.Event()
+
+    def body(open_session: Any, lease: Lease, stop: FakeStop) -> str:
+        started.set()
+        assert stop.event.wait(10), "the shutdown never reached the execution"
+        return "stopped"  # like the engine on shutdown: no state written
+
+    result: list[Result] = []
+    t = threading.Thread(target=lambda: result.append(
+        execute_message(rt, run.id, execute=ScriptedExecutor(body))))
+    t.start()
+    assert started.wait(10)
+    shutdown(rt)
+    t.join(10)
+    assert result == [Result.RELEASED]
+    row = store.get(session, run.id, fresh=True)
+    assert row is not None and row.state == "queued" and row.attempt_count == 0
+    assert row.lease_id is None and sender.sent == [run.id]
+    # A worker that is shutting down does not claim new runs.
+    assert execute_message(rt, run.id, execute=ScriptedExecutor()) is Result.DROPPED
+
+
+def test_shutdown_releases_stuck_executions_after_the_grace(
+        session: Session, db_url: str, now: datetime) -> None:
+    settings = Settings(database_url=db_url, shutdown_grace_s=0.2,  # type: ignore[call-arg]
+                        _env_file=None)
+    rt, sender = make_runtime(settings, clock=lambda: now)
+    run = make_run(session, now)
+    from fleet.runs import leases
+
+    lease = leases.claim(session, run.id, now, rt.runtime_id)
+    assert lease is not None
+    stop = FakeStop()
+    rt.hold(lease, stop)  # an execution that never returns
+    assert shutdown(rt) == [run.id]
+    assert stop.reason() == "shutdown" and sender.sent == [run.id]
+    row = store.get(session, run.id, fresh=True)
+    assert row is not None and row.state == "queued" and row.attempt_count == 0

@@ -1,0 +1,136 @@
+"""Submitting runs (row before message) and cancelling them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from fleet.engine.blocks.registry import default_registry
+from fleet.errors import InvalidInput, NotFound
+from fleet.runs import control, leases
+from fleet.runs.submit import submit
+from fleet.settings import Settings
+from fleet.store import graphs
+from fleet.store import runs as store
+from fleet.testing import RecordingSender
+from tests.helpers import make_run
+
+DEFINITION: dict[str, Any] = {
+    "id": "echo",
+    "inputs": {"who": {"type": "string", "required": True, "targets": ["say.value"]}},
+    "nodes": [{"id": "say", "block": "constant"}],
+    "links": [],
+}
+
+
+def _graph(session: Session, now: datetime, *, user: str = "alice") -> None:
+    graphs.add_version(session, graph_id="echo", user_id=user, name="Echo", description="",
+                       definition=DEFINITION, timeout_s=60, max_attempts=2, now=now)
+    session.commit()
+
+
+def _submit(session: Session, settings: Settings, now: datetime, sender: RecordingSender,
+            **kw: Any) -> Any:
+    args: dict[str, Any] = {"graph_id": "echo", "version": None, "inputs": {"who": "bob"},
+                            "user_id": "alice"}
+    args.update(kw)
+    return submit(session, now=now, send=sender, registry=default_registry(),
+                  settings=settings, **args)
+
+
+def test_submit_commits_queued_then_sends(session: Session, settings: Settings,
+                                          now: datetime) -> None:
+    _graph(session, now)
+    observed: list[str | None] = []
+
+    def sender(run_id: str) -> None:
+        # At send time the row is already committed: a fresh session sees it queued.
+        with Session(session.get_bind()) as other:
+            row = store.get(other, run_id)
+            observed.append(row.state if row else None)
+
+    run = submit(session, graph_id="echo", version=None, inputs={"who": "bob"},
+                 user_id="alice", now=now, send=sender, registry=default_registry(),
+                 settings=settings)
+    assert observed == ["queued"]
+    row = store.get(session, run.id, fresh=True)
+    assert row is not None and row.state == "queued" and row.last_sent_at == now
+    assert row.graph_version == 1 and row.max_attempts == 2 and row.inputs == {"who": "bob"}
+
+
+def test_failed_send_leaves_run_queued_and_unsent(session: Session, settings: Settings,
+                                                  now: datetime) -> None:
+    _graph(session, now)
+    run = _submit(session, settings, now, RecordingSender(fail=True))
+    row = store.get(session, run.id, fresh=True)
+    assert row is not None and row.state == "queued" and row.last_sent_at is None
+    assert store.unclaimed_since(session, now.replace(year=now.year + 1), 10) == [run.id]
+
+
+@pytest.mark.parametrize("kw,fragment", [
+    ({"graph_id": "nope"}, "does not exist"),
+    ({"version": 7}, "does not exist"),
+    ({"user_id": "mallory"}, "does not exist"),
+])
+def test_unknown_or_foreign_graph(session: Session, settings: Settings, now: datetime,
+                                  kw: dict[str, Any], fragment: str) -> None:
+    _graph(session, now)
+    sender = RecordingSender()
+    with pytest.raises(NotFound, match=fragment):
+        _submit(session, settings, now, sender, **kw)
+    assert store.list_runs(session) == [] and sender.sent == []
+
+
+def test_bad_inputs_list_every_problem_and_change_nothing(session: Session, settings: Settings,
+                                                          now: datetime) -> None:
+    _graph(session, now)
+    sender = RecordingSender()
+    with pytest.raises(InvalidInput) as err:
+        _submit(session, settings, now, sender, inputs={"who": 5, "extra": 1})
+    text = " ".join(err.value.problems)
+    assert "who" in text and "extra" in text
+    with pytest.raises(InvalidInput, match="problem"):
+        _submit(session, settings, now, sender, inputs={"who": "x" * 2_000_000})
+    assert store.list_runs(session) == [] and sender.sent == []
+
+
+def test_archived_graph_cannot_run(session: Session, settings: Settings, now: datetime) -> None:
+    _graph(session, now)
+    graphs.set_archived(session, "echo", True, now)
+    session.commit()
+    with pytest.raises(InvalidInput, match="archived"):
+        _submit(session, settings, now, RecordingSender())
+
+
+def test_cancel_queued_and_waiting_at_once(session: Session, now: datetime) -> None:
+    queued = make_run(session, now)
+    waiting = make_run(session, now, state="waiting_approval")
+    for run in (queued, waiting):
+        assert control.cancel(session, run.id, now=now).state == "cancelled"
+    # A cancelled run is never claimed.
+    assert leases.claim(session, queued.id, now, "rt") is None
+
+
+def test_cancel_running_requests_a_stop(session: Session, now: datetime) -> None:
+    run = make_run(session, now)
+    assert leases.claim(session, run.id, now, "rt") is not None
+    out = control.cancel(session, run.id, now=now)
+    assert out.state == "running" and out.cancel_requested
+    # Repeating is harmless.
+    assert control.cancel(session, run.id, now=now).cancel_requested
+
+
+def test_cancel_refusals(session: Session, now: datetime) -> None:
+    done = make_run(session, now, state="completed")
+    with pytest.raises(InvalidInput, match="already completed"):
+        control.cancel(session, done.id, now=now)
+    with pytest.raises(NotFound):
+        control.cancel(session, "nope", now=now)
+    other = make_run(session, now)
+    with pytest.raises(NotFound):
+        control.cancel(session, other.id, now=now, user_id="mallory")
+    row = store.get(session, other.id, fresh=True)
+    assert row is not None and row.state == "queued"
