@@ -28,5 +28,11 @@ for candidate in python3.11 python3; do
 done
 [ -n "$py" ] || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$py" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+log=.venv/pip-install.log
+if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+       .venv/bin/python -m pip install -q -e ".[test]"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "error: installing fleet's Python packages failed (log above, also in $log)" >&2
+  exit 1
+fi
+echo "fleet installed in .venv ($(.venv/bin/fleet --help >/dev/null && echo ok))"

@@ -29,6 +29,7 @@ from fleet.settings import Settings
 from fleet.store import migrate
 from fleet.store import runs as run_store
 from fleet.store.db import with_retry
+from fleet.sweeps import resend
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,11 @@ class DevProcess:
 
         def _due() -> list[str]:
             now = rt.clock()
-            from datetime import timedelta
-
             with rt.open_session() as session:
                 ids = run_store.unclaimed_since(
-                    session, now - timedelta(seconds=s.dev_poll_interval_s), 100)
-                sent = [i for i in ids if rt.send(i)]
-                run_store.mark_sent(session, sent, now)
+                    session, resend.cutoff(now, s.dev_poll_interval_s), 100)
+                # Shared with the re-send sweep: no transaction held while sending.
+                sent, _ = resend.send_all(session, ids, now, rt.send_or_raise)
                 session.commit()
                 return sent
 

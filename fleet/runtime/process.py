@@ -118,6 +118,12 @@ class WorkerRuntime:
         """Set how this process hands run ids to the broker."""
         self._sender = sender
 
+    def send_or_raise(self, run_id: str) -> None:
+        """Send ``run_id`` to the broker; raises when there is no sender or the broker refused."""
+        if self._sender is None:
+            raise ConnectionError("this process has no broker sender")
+        self._sender(run_id)
+
     def send(self, run_id: str) -> bool:
         """Send ``run_id`` to the broker; False (logged) when the broker refused."""
         if self._sender is None:

@@ -270,15 +270,10 @@ def pause(session: Session, schedule_id: str, user_id: str, now: datetime,
     return _reloaded(session, schedule_id)
 
 
-def resume(session: Session, schedule_id: str, user_id: str, now: datetime, *,
-           checker: GraphChecker | None = None) -> Schedule:
-    """Resume (owner only): checks the graph again, then fires from the next instant after now.
-
-    Instants that passed while paused are not caught up. Commits.
-    """
-    schedule = get_owned(session, schedule_id, user_id)
+def _check_schedule_graph(session: Session, schedule: Schedule, user_id: str,
+                          checker: GraphChecker | None) -> tuple[Graph | None, list[str]]:
+    """The schedule's graph and every problem with it and with the schedule's inputs."""
     problems: list[str] = []
-    expr = cron.parse(schedule.cron, schedule.timezone)
     graph = _graph_for(session, schedule.graph_id, schedule.graph_version, user_id, problems)
     if graph is not None:
         check = checker or EngineChecker()
@@ -287,6 +282,18 @@ def resume(session: Session, schedule_id: str, user_id: str, now: datetime, *,
         if not problems:
             problems.extend(f"inputs: {p}" for p in check.input_problems(
                 key, graph.definition, schedule.input_data))
+    return graph, problems
+
+
+def resume(session: Session, schedule_id: str, user_id: str, now: datetime, *,
+           checker: GraphChecker | None = None) -> Schedule:
+    """Resume (owner only): checks the graph again, then fires from the next instant after now.
+
+    Instants that passed while paused are not caught up. Commits.
+    """
+    schedule = get_owned(session, schedule_id, user_id)
+    expr = cron.parse(schedule.cron, schedule.timezone)
+    _, problems = _check_schedule_graph(session, schedule, user_id, checker)
     if problems:
         session.rollback()
         raise InvalidInput(f"schedule {schedule_id} cannot resume; fix the graph first", problems)
@@ -307,15 +314,7 @@ def run_now(session: Session, schedule_id: str, user_id: str, now: datetime, *,
     of the cron instants). Commits, then hands the run to ``send``.
     """
     schedule = get_owned(session, schedule_id, user_id)
-    problems: list[str] = []
-    graph = _graph_for(session, schedule.graph_id, schedule.graph_version, user_id, problems)
-    if graph is not None:
-        check = checker or EngineChecker()
-        key = (graph.id, graph.version)
-        problems.extend(f"graph: {p}" for p in check.graph_problems(key, graph.definition))
-        if not problems:
-            problems.extend(f"inputs: {p}" for p in check.input_problems(
-                key, graph.definition, schedule.input_data))
+    graph, problems = _check_schedule_graph(session, schedule, user_id, checker)
     if problems:
         session.rollback()
         raise InvalidInput(f"schedule {schedule_id} cannot run now", problems)
