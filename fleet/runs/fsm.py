@@ -108,7 +108,7 @@ def transition(
             raise IllegalTransition(run_id, current.state, to.value)
         raise LeaseLost(run_id, lease_id)
     store.add_events(session, [transition_event(run_id, src.value, to, now, detail)])
-    store.get(session, run_id, fresh=True)
+    session.expire(run)  # the row changed under the ORM: the next read reloads it
 
 
 def transition_many(

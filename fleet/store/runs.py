@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlmodel import Session, col
 
 from fleet.store.models import NodeRun, Run, RunEvent
+
+# Conditional UPDATEs are the point of this module: callers re-read what they
+# need, so the ORM need not search its identity map after each one.
+_NO_SYNC = {"synchronize_session": False}
 
 
 def get(session: Session, run_id: str, *, fresh: bool = False) -> Run | None:
@@ -56,13 +60,14 @@ def update_where(
     if lease_id is not None:
         conds.append(col(Run.lease_id) == lease_id)
     stmt = update(Run).where(and_(*conds)).values(**values).returning(col(Run.id))
-    return list(session.execute(stmt).scalars().all())
+    return list(session.execute(stmt, execution_options=_NO_SYNC).scalars().all())
 
 
 def add_events(session: Session, events: Iterable[RunEvent]) -> None:
-    """Insert run events (flushed, not committed)."""
-    session.add_all(list(events))
-    session.flush()
+    """Insert run events (not committed); a bulk INSERT, not a unit-of-work flush."""
+    rows = [e.model_dump(exclude={"id"}) for e in events]
+    if rows:
+        session.execute(insert(RunEvent), rows)
 
 
 def events(session: Session, run_id: str, *, kind: str | None = None) -> list[RunEvent]:
@@ -126,7 +131,8 @@ def extend_leases(
         .values(lease_until=until, heartbeat_at=now)
         .returning(col(Run.id), col(Run.lease_id), col(Run.cancel_requested))
     )
-    return [(r[0], r[1], bool(r[2])) for r in session.execute(stmt).all()]
+    return [(r[0], r[1], bool(r[2]))
+            for r in session.execute(stmt, execution_options=_NO_SYNC).all()]
 
 
 @dataclass(frozen=True)
