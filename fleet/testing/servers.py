@@ -107,7 +107,15 @@ def start_postgres(max_connections: int = 200) -> PostgresServer:
     name = f"fleet_test_{uuid.uuid4().hex[:10]}"
     given = os.environ.get("FLEET_TEST_POSTGRES_URL")
     if given:
-        _create_database(given, name)
+        import psycopg
+
+        try:
+            _create_database(given, name)
+        except psycopg.Error as exc:
+            raise ServerUnavailable(
+                f"FLEET_TEST_POSTGRES_URL is set but unusable ({type(exc).__name__}): "
+                "check that the server runs and the user may create databases"
+            ) from exc
         return PostgresServer(url=_with_db(given, name), admin_url=given, dbname=name)
     bindir = _pg_bindir()
     if bindir is None:
@@ -197,6 +205,17 @@ def start_redis() -> RedisServer:
     """A Redis: ``FLEET_TEST_REDIS_URL``, or a new throwaway ``redis-server``."""
     given = os.environ.get("FLEET_TEST_REDIS_URL")
     if given:
+        import redis
+
+        client = redis.Redis.from_url(given, socket_connect_timeout=3)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            raise ServerUnavailable(
+                f"FLEET_TEST_REDIS_URL is set but unreachable ({type(exc).__name__})"
+            ) from exc
+        finally:
+            client.close()
         return RedisServer(url=given, port=0)
     if shutil.which("redis-server") is None:
         raise ServerUnavailable(
