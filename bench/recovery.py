@@ -37,6 +37,7 @@ from fleet.store import graphs, migrate  # noqa: E402
 from fleet.store import runs as run_store  # noqa: E402
 from fleet.store import runtimes as runtime_store  # noqa: E402
 from fleet.store.db import make_engine  # noqa: E402
+from fleet.testing.graphs import delay_chain  # noqa: E402
 from fleet.testing.servers import start_postgres, start_redis  # noqa: E402
 
 TAIL_S = 3.0  # the node running when the worker dies: redone on the other worker
@@ -44,18 +45,7 @@ TAIL_S = 3.0  # the node running when the worker dies: redone on the other worke
 
 def graph(tail_s: float) -> dict[str, Any]:
     """a -> b -> c (waits ``tail_s``) -> d."""
-    return {
-        "id": "recovery",
-        "nodes": [
-            {"id": "a", "block": "constant", "inputs": {"value": 1}},
-            {"id": "b", "block": "delay", "inputs": {"seconds": 0.2}},
-            {"id": "c", "block": "delay", "inputs": {"seconds": tail_s}},
-            {"id": "d", "block": "delay", "inputs": {"seconds": 0}},
-        ],
-        "links": [{"source": "a.value", "sink": "b.value"},
-                  {"source": "b.value", "sink": "c.value"},
-                  {"source": "c.value", "sink": "d.value"}],
-    }
+    return delay_chain("recovery", [0.2, tail_s, 0])
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:

@@ -30,6 +30,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fleet.testing.graphs import delay_chain
+
 ROOT = Path(__file__).resolve().parents[1]
 NOOP_QUEUE = "bench-noop"
 COUNTER = "fleet:bench:noop"
@@ -50,16 +52,7 @@ if os.environ.get("FLEET_BENCH_NOOP_WORKER"):
         """Does nothing but count itself."""
         _client.incr(COUNTER)
 
-GRAPH = {
-    "id": "three",
-    "nodes": [
-        {"id": "a", "block": "constant", "inputs": {"value": 1}},
-        {"id": "b", "block": "delay", "inputs": {"seconds": 0}},
-        {"id": "c", "block": "delay", "inputs": {"seconds": 0}},
-    ],
-    "links": [{"source": "a.value", "sink": "b.value"},
-              {"source": "b.value", "sink": "c.value"}],
-}
+GRAPH = delay_chain("three", [0, 0])
 
 
 def _start(module: str, env: dict[str, str], logdir: Path, name: str,

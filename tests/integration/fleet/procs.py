@@ -19,6 +19,7 @@ import fleet.store.models  # noqa: F401  (registers every table)
 from fleet.store import graphs
 from fleet.store import runs as store
 from fleet.store.models import Runtime
+from fleet.testing.graphs import delay_chain
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -30,32 +31,12 @@ FAST_ENV = {
     "FLEET_SHUTDOWN_GRACE_S": "10",
 }
 
-CHAIN: dict[str, Any] = {
-    "id": "chain",
-    "nodes": [
-        {"id": "a", "block": "constant", "inputs": {"value": 1}},
-        {"id": "b", "block": "delay", "inputs": {"seconds": 0}},
-        {"id": "c", "block": "delay", "inputs": {"seconds": 0}},
-    ],
-    "links": [{"source": "a.value", "sink": "b.value"},
-              {"source": "b.value", "sink": "c.value"}],
-}
+CHAIN: dict[str, Any] = delay_chain("chain", [0, 0])
 
 
 def slow_chain(seconds: float) -> dict[str, Any]:
     """a -> b -> c (waits ``seconds``) -> d: a run that is mid-way for a while."""
-    return {
-        "id": "slow",
-        "nodes": [
-            {"id": "a", "block": "constant", "inputs": {"value": 1}},
-            {"id": "b", "block": "delay", "inputs": {"seconds": 0.1}},
-            {"id": "c", "block": "delay", "inputs": {"seconds": seconds}},
-            {"id": "d", "block": "delay", "inputs": {"seconds": 0}},
-        ],
-        "links": [{"source": "a.value", "sink": "b.value"},
-                  {"source": "b.value", "sink": "c.value"},
-                  {"source": "c.value", "sink": "d.value"}],
-    }
+    return delay_chain("slow", [0.1, seconds, 0])
 
 
 def truncate(engine: Engine) -> None:
