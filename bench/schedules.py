@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import threading
 import time
@@ -117,6 +118,12 @@ def _reset_pg(url: str) -> None:
     engine.dispose()
 
 
+def _report(what: str, figures: dict[str, Any]) -> dict[str, Any]:
+    """Say on stderr how one phase went, so a long run shows progress."""
+    print(f"{what}: {figures}", file=sys.stderr, flush=True)
+    return figures
+
+
 def main() -> None:
     """Run both databases and print the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -128,14 +135,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fleet_url = f"sqlite:///{Path(tmp) / 'fleet.sqlite'}"
         aps_url = f"sqlite:///{Path(tmp) / 'aps.sqlite'}"
-        fl, ap = fleet_fire(fleet_url, n), apscheduler_fire(aps_url, n)
+        fl = _report("sqlite fleet", fleet_fire(fleet_url, n))
+        ap = _report("sqlite apscheduler", apscheduler_fire(aps_url, n))
         result["sqlite"] = {"fleet": fl, "apscheduler": ap,
                             "ratio_apscheduler_over_fleet": round(ap["seconds"] / fl["seconds"], 2)}
     server = start_postgres()
     try:
-        fl = fleet_fire(server.url, n)
+        fl = _report("postgresql fleet", fleet_fire(server.url, n))
         _reset_pg(server.url)
-        ap = apscheduler_fire(server.url, n)
+        ap = _report("postgresql apscheduler", apscheduler_fire(server.url, n))
         result["postgresql"] = {"fleet": fl, "apscheduler": ap,
                                 "ratio_apscheduler_over_fleet":
                                     round(ap["seconds"] / fl["seconds"], 2)}
