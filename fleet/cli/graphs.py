@@ -59,7 +59,8 @@ def add(ctx: typer.Context, file: Path = typer.Argument(..., help="A JSON or YAM
     definition = load_graph_file(file)
     with cli.session() as session:
         before = store.latest_version(session, str(definition.get("id") or ""))
-        graph = add_graph(session, definition, user, utcnow(), default_registry())
+        graph = add_graph(session, definition, user, utcnow(), default_registry(),
+                          settings=cli.settings)
     created = graph.version != before
     if json_out:
         print_json({**_graph_dict(graph), "created": created})

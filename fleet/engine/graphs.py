@@ -13,6 +13,7 @@ from sqlmodel import Session
 from fleet.engine.blocks.registry import BlockRegistry
 from fleet.engine.validate import validate_graph
 from fleet.errors import InvalidInput, NotAuthorized, NotFound
+from fleet.settings import Settings
 from fleet.store import graphs as store
 from fleet.store.models import Graph
 
@@ -51,8 +52,11 @@ def _owned_versions(session: Session, graph_id: str, user_id: str, action: str) 
 
 
 def add_graph(session: Session, definition: dict[str, Any], user_id: str, now: datetime,
-              registry: BlockRegistry) -> Graph:
+              registry: BlockRegistry, *, settings: Settings | None = None) -> Graph:
     """Validate ``definition`` and store it as the graph's active version; commits.
+
+    A definition without ``timeout_s`` / ``max_attempts`` gets the defaults of
+    ``settings`` (FLEET_DEFAULT_GRAPH_TIMEOUT_S, FLEET_DEFAULT_MAX_ATTEMPTS).
 
     An unchanged definition returns the current version; a changed one adds a
     new version. A graph id owned by someone else is refused.
@@ -68,8 +72,10 @@ def add_graph(session: Session, definition: dict[str, Any], user_id: str, now: d
             name=str(definition.get("name") or graph_id),
             description=str(definition.get("description") or ""),
             definition=definition,
-            timeout_s=float(definition.get("timeout_s") or DEFAULT_TIMEOUT_S),
-            max_attempts=int(definition.get("max_attempts") or DEFAULT_MAX_ATTEMPTS),
+            timeout_s=float(definition.get("timeout_s") or (
+                settings.default_graph_timeout_s if settings else DEFAULT_TIMEOUT_S)),
+            max_attempts=int(definition.get("max_attempts") or (
+                settings.default_max_attempts if settings else DEFAULT_MAX_ATTEMPTS)),
             now=now)
         session.commit()
     except BaseException:

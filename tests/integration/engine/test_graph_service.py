@@ -76,3 +76,18 @@ def test_delete_and_archive_check_ownership(session: Session, now: datetime) -> 
     assert archive_graph(session, "h", "alice", now) == 1
     h = store.get(session, "h")
     assert h is not None and h.is_archived
+
+
+def test_missing_timeout_and_attempts_take_the_settings_defaults(session: Session,
+                                                                 now: datetime) -> None:
+    from fleet.settings import Settings
+
+    settings = Settings(_env_file=None, default_graph_timeout_s=90,  # type: ignore[call-arg]
+                        default_max_attempts=5)
+    definition = {"id": "bare", "nodes": [{"id": "a", "block": "constant",
+                                           "inputs": {"value": 1}}]}
+    graph = add_graph(session, definition, "alice", now, default_registry(), settings=settings)
+    assert (graph.timeout_s, graph.max_attempts) == (90, 5)
+    explicit = {**definition, "id": "explicit", "timeout_s": 30, "max_attempts": 2}
+    graph = add_graph(session, explicit, "alice", now, default_registry(), settings=settings)
+    assert (graph.timeout_s, graph.max_attempts) == (30, 2)
