@@ -46,9 +46,9 @@ COUNTERS = FireCounters()
 
 
 def record(outcome: str, schedule_id: str, scheduled_for: datetime | None, detail: str,
-           *, counters: FireCounters = COUNTERS) -> None:
-    """Count one outcome and log it at the level its kind deserves."""
-    counters.add(outcome)
+           *, count: int = 1, counters: FireCounters = COUNTERS) -> None:
+    """Count ``count`` outcomes of one kind and log them as one line at their level."""
+    counters.add(outcome, count)
     level = logging.INFO if outcome == "fired" else logging.WARNING
     when = scheduled_for.isoformat() if scheduled_for is not None else "-"
     log.log(level, "schedule %s %s at %s: %s", schedule_id, outcome, when, detail)

@@ -80,7 +80,8 @@ class _Batch:
     remove: list[tuple[str, str]] = field(default_factory=list)  # (schedule id, reason)
     pause: list[tuple[Schedule, str]] = field(default_factory=list)
     cancel: list[str] = field(default_factory=list)  # schedule ids whose active runs end
-    logs: list[tuple[str, str, datetime | None, str]] = field(default_factory=list)
+    # (outcome, schedule id, instant, detail, how many instants the line stands for)
+    logs: list[tuple[str, str, datetime | None, str, int]] = field(default_factory=list)
 
 
 def _graph_of(graphs: dict[tuple[str, int | None], Graph | None],
@@ -136,10 +137,14 @@ def _apply(schedule: Schedule, graph: Graph, p: Plan, now: datetime, batch: _Bat
         batch.runs.append(run_values(schedule, graph, when, now))
     for when, detail in p.missed:
         batch.fires.append(fire_values(schedule.id, when, "missed", now, detail=detail))
-        batch.logs.append(("missed", schedule.id, when, detail))
+    if p.missed:
+        # One line per schedule and tick: a long outage must not flood the log.
+        (first, detail), (last, _) = p.missed[0], p.missed[-1]
+        span = "" if len(p.missed) == 1 else f" ({len(p.missed)} instants up to {last.isoformat()})"
+        batch.logs.append(("missed", schedule.id, first, detail + span, len(p.missed)))
     for when, detail in p.skipped:
         batch.fires.append(fire_values(schedule.id, when, "skipped", now, detail=detail))
-        batch.logs.append(("skipped", schedule.id, when, detail))
+        batch.logs.append(("skipped", schedule.id, when, detail, 1))
     if p.cancel_active:
         batch.cancel.append(schedule.id)
     update: dict[str, Any] = {"id": schedule.id, "next_run_at": p.next_run_at,
@@ -180,7 +185,7 @@ def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: Swee
             if p.buffered_for is not None and p.buffered_for != schedule.buffered_for:
                 report.buffered += 1
                 batch.logs.append(("buffered", schedule.id, p.buffered_for,
-                                   "previous run still active; held until it ends"))
+                                   "previous run still active; held until it ends", 1))
 
     for schedule_id in batch.cancel:
         _cancel_active(session, active.get(schedule_id, []), now, report)
@@ -197,7 +202,7 @@ def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: Swee
         store.update_values(session, schedule.id, {"paused": True, "paused_reason": reason,
                                                    "updated_at": now})
         batch.fires.append(fire_values(schedule.id, when, "failed", now, detail=reason))
-        batch.logs.append(("failed", schedule.id, when, f"paused: {reason}"))
+        batch.logs.append(("failed", schedule.id, when, f"paused: {reason}", 1))
         paused.append((schedule, reason))
     store.insert_fires(session, batch.fires)
     store.update_many(session, batch.updates)
@@ -207,11 +212,11 @@ def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: Swee
 
     for rid, sid, when in inserted:
         counters.record("fired", sid, when, f"run {rid}")
-    for outcome, sid, at, detail in batch.logs:
+    for outcome, sid, at, detail, count in batch.logs:
         if outcome == "buffered":
             log.info("schedule %s buffered %s: %s", sid, at, detail)
         else:
-            counters.record(outcome, sid, at, detail)
+            counters.record(outcome, sid, at, detail, count=count)
     for sid, reason in batch.remove:
         log.warning("schedule %s removed at %s: %s", sid, now.isoformat(), reason)
     report.fired += len(inserted)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col
 
@@ -126,6 +128,21 @@ def test_downtime_catchup_policies(session: Session, now: datetime, ctx: SweepCo
     missed = {p: len(store.fires(session, i, outcome="missed")) for p, i in ids.items()}
     assert missed == {"latest": 11, "all": 7, "skip": 11}
     assert report.missed == 29 and report.fired == 7
+
+
+def test_misses_of_one_schedule_log_one_line(session: Session, now: datetime, ctx: SweepContext,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    from fleet.scheduling.counters import COUNTERS
+
+    make_graph(session, now)
+    s = _add(session, now, "* * * * *", catchup="latest", overlap="allow")
+    before = COUNTERS.snapshot()["missed"]
+    with caplog.at_level(logging.WARNING, logger="fleet.scheduling"):
+        dispatcher.run_once(session, now + timedelta(minutes=30), ctx)
+    lines = [r.getMessage() for r in caplog.records if "missed" in r.getMessage()]
+    assert len(lines) == 1 and "29 instants" in lines[0], lines
+    assert len(store.fires(session, s.id, outcome="missed")) == 29  # every instant recorded
+    assert COUNTERS.snapshot()["missed"] - before == 29  # and counted
 
 
 def test_skip_policy_fires_nothing_after_downtime(session: Session, now: datetime,
