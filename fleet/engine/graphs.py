@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -86,27 +87,25 @@ def add_graph(session: Session, definition: dict[str, Any], user_id: str, now: d
 
 def delete_graph(session: Session, graph_id: str, user_id: str, now: datetime) -> int:
     """Delete every version of ``graph_id`` and its schedules; returns versions deleted."""
-    from fleet.scheduling.service import remove_for_graph
-
-    _owned_versions(session, graph_id, user_id, "delete")
-    try:
-        remove_for_graph(session, graph_id, now, "deleted")
-        count = store.delete(session, graph_id)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return count
+    return _remove(session, graph_id, user_id, now, "delete",
+                   lambda: store.delete(session, graph_id))
 
 
 def archive_graph(session: Session, graph_id: str, user_id: str, now: datetime) -> int:
     """Archive every version of ``graph_id`` and remove its schedules; returns rows changed."""
+    return _remove(session, graph_id, user_id, now, "archive",
+                   lambda: store.set_archived(session, graph_id, True, now))
+
+
+def _remove(session: Session, graph_id: str, user_id: str, now: datetime, verb: str,
+            apply: Callable[[], int]) -> int:
+    """Owner check, then the graph's schedules go and ``apply`` runs, in one commit."""
     from fleet.scheduling.service import remove_for_graph
 
-    _owned_versions(session, graph_id, user_id, "archive")
+    _owned_versions(session, graph_id, user_id, verb)
     try:
-        remove_for_graph(session, graph_id, now, "archived")
-        count = store.set_archived(session, graph_id, True, now)
+        remove_for_graph(session, graph_id, now, f"{verb}d")
+        count = apply()
         session.commit()
     except BaseException:
         session.rollback()

@@ -8,10 +8,12 @@ select and the update keeps its run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session
 
 from fleet.errors import RUN_LEASE_EXPIRED
@@ -56,6 +58,27 @@ def decide(row: store.LeaseRow, now: datetime) -> Decision:
     return Decision.FAIL
 
 
+def requeue_or_fail(session: Session, now: datetime, *, requeue_ids: Sequence[str],
+                    fail_ids: Sequence[str], still: ColumnElement[bool], reason: str,
+                    error_code: str, error_detail: str) -> tuple[list[str], list[str]]:
+    """Put running runs whose holder is gone back to queued, or fail those out of attempts.
+
+    ``still`` repeats why the caller decided (lease expired, runtime offline)
+    inside each UPDATE, together with the attempts condition, so a run that
+    changed meanwhile is left alone. Returns ``(requeued, failed)``; does not commit.
+    """
+    requeued = fsm.transition_many(
+        session, requeue_ids, [RunState.RUNNING], RunState.QUEUED, now,
+        extra=[still, store.attempts_left_condition(True)], detail=f"{reason}; requeued",
+    )
+    failed = fsm.transition_many(
+        session, fail_ids, [RunState.RUNNING], RunState.FAILED, now,
+        extra=[still, store.attempts_left_condition(False)],
+        detail=f"{reason}; no attempts left", error_code=error_code, error_detail=error_detail,
+    )
+    return requeued, failed
+
+
 def run_once(session: Session, now: datetime, *, batch_size: int = 100,
              max_batches: int = 10) -> ReaperReport:
     """Reap expired leases, at most ``batch_size * max_batches`` runs. Commits per batch.
@@ -72,20 +95,15 @@ def run_once(session: Session, now: datetime, *, batch_size: int = 100,
             d = decide(row, now)
             if d is not Decision.KEEP:
                 by_decision[d].append(row.id)
-        expired = store.lease_expired_condition(now)
-        report.requeued += fsm.transition_many(
-            session, by_decision[Decision.REQUEUE], [RunState.RUNNING], RunState.QUEUED, now,
-            extra=[expired, store.attempts_left_condition(True)],
-            detail="lease expired; requeued",
-        )
-        report.failed += fsm.transition_many(
-            session, by_decision[Decision.FAIL], [RunState.RUNNING], RunState.FAILED, now,
-            extra=[expired, store.attempts_left_condition(False)],
-            detail="lease expired; no attempts left",
-            error_code=RUN_LEASE_EXPIRED,
+        requeued, failed = requeue_or_fail(
+            session, now, requeue_ids=by_decision[Decision.REQUEUE],
+            fail_ids=by_decision[Decision.FAIL], still=store.lease_expired_condition(now),
+            reason="lease expired", error_code=RUN_LEASE_EXPIRED,
             error_detail="the worker holding this run stopped heartbeating and the run "
                          "has used all its attempts",
         )
+        report.requeued += requeued
+        report.failed += failed
         session.commit()
         if len(rows) < batch_size:
             return report

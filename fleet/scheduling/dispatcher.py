@@ -265,6 +265,15 @@ def _notify(session: Session, paused: list[tuple[Schedule, str]], now: datetime,
                           schedule.user_id, schedule.id)
 
 
+def _dispatch(session: Session, schedules: list[Schedule], now: datetime, ctx: SweepContext,
+              checker: GraphChecker, report: DispatchReport) -> None:
+    """One locked batch: write its runs and fires, then send runs and notify owners."""
+    run_ids, paused = _write(session, schedules, now, ctx, checker, report)
+    report.batches += 1
+    _send(session, run_ids, now, ctx, report)
+    _notify(session, paused, now, ctx)
+
+
 def run_once(session: Session, now: datetime, ctx: SweepContext, *,
              checker: GraphChecker | None = None) -> DispatchReport:
     """Fire every schedule due at ``now``, in batches; commits per batch, sends after commit."""
@@ -285,10 +294,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext, *,
         after_id = batch[-1].id
         due_now = [s for s in batch if s.next_run_at is None or s.next_run_at > now]
         report.examined += len(due_now)
-        run_ids, paused = _write(session, due_now, now, ctx, check, report)
-        report.batches += 1
-        _send(session, run_ids, now, ctx, report)
-        _notify(session, paused, now, ctx)
+        _dispatch(session, due_now, now, ctx, check, report)
         if len(batch) < size:
             break
 
@@ -305,10 +311,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext, *,
             break
         seen.update(s.id for s in batch)
         report.examined += len(batch)
-        run_ids, paused = _write(session, batch, now, ctx, check, report)
-        report.batches += 1
-        _send(session, run_ids, now, ctx, report)
-        _notify(session, paused, now, ctx)
+        _dispatch(session, batch, now, ctx, check, report)
         if len(batch) < size:
             break
     if report.examined:

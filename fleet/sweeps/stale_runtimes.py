@@ -19,11 +19,11 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, col
 
 from fleet.errors import RUN_RUNTIME_GONE
-from fleet.runs import fsm
+from fleet.runs import reaper
 from fleet.store import runs as run_store
 from fleet.store import runtimes as rt_store
 from fleet.store.db import begin_write
-from fleet.store.models import Run, RunState
+from fleet.store.models import Run
 from fleet.sweeps.base import Report, SweepContext, SweepSpec
 from fleet.sweeps.resend import send_all
 
@@ -78,20 +78,12 @@ def release_runs(session: Session, runtime_ids: Sequence[str], now: datetime,
     ids = [run_id for rt in runtime_ids for run_id, _ in run_store.held_by_runtime(session, rt)]
     if not ids:
         return [], []
-    reason = "runtime went offline (stale heartbeat)"
-    requeued = fsm.transition_many(
-        session, ids, [RunState.RUNNING], RunState.QUEUED, now,
-        extra=[_held_by(runtime_ids), run_store.attempts_left_condition(True)],
-        detail=f"{reason}; requeued",
-    )
-    failed = fsm.transition_many(
-        session, ids, [RunState.RUNNING], RunState.FAILED, now,
-        extra=[_held_by(runtime_ids), run_store.attempts_left_condition(False)],
-        detail=f"{reason}; no attempts left", error_code=RUN_RUNTIME_GONE,
+    return reaper.requeue_or_fail(
+        session, now, requeue_ids=ids, fail_ids=ids, still=_held_by(runtime_ids),
+        reason="runtime went offline (stale heartbeat)", error_code=RUN_RUNTIME_GONE,
         error_detail="the runtime executing this run stopped heartbeating and the run has "
                      "used all its attempts",
     )
-    return requeued, failed
 
 
 def run_once(session: Session, now: datetime, ctx: SweepContext) -> StaleRuntimesReport:

@@ -29,6 +29,9 @@ class BlockRegistry:
                                "fleet.engine.blocks.base.Block")
         if not block.id:
             raise InvalidInput(f"block class {block.__name__} has no id; set its `id` attribute")
+        if block.run is Block.run:
+            raise InvalidInput(f"block class {block.__name__} ({block.id!r}) does not implement "
+                               "run(); define run(self, inputs, ctx) yielding (pin, value)")
         if block.id in self._blocks and not replace and self._blocks[block.id] is not block:
             raise InvalidInput(f"a block with id {block.id!r} is already registered "
                                f"({self._blocks[block.id].__name__}); choose another id")

@@ -42,6 +42,9 @@ def test_registry_has_the_builtins_and_refuses_duplicates() -> None:
     class Other(Block):
         id = "constant"
 
+        def run(self, inputs: Any, ctx: Any) -> Any:
+            yield "value", 1
+
     with pytest.raises(InvalidInput, match="already registered"):
         BlockRegistry(builtin_blocks()).register(Other)
     assert REG.get("http_request").describe()["outputs"]["status"]["type"] == "int"
@@ -203,6 +206,9 @@ def test_entry_point_blocks_are_loaded_and_broken_ones_skipped(
     class Plugin(Block):
         id = "plugin_block"
 
+        def run(self, inputs: Any, ctx: Any) -> Any:
+            yield "value", 1
+
     class FakeEntryPoint:
         def __init__(self, name: str, obj: Any) -> None:
             self.name, self.value, self._obj = name, f"pkg:{name}", obj
@@ -223,3 +229,16 @@ def test_entry_point_blocks_are_loaded_and_broken_ones_skipped(
     assert seen == ["fleet.blocks"]
     assert "plugin_block" in reg and "constant" in reg
     assert "bad" in caplog.text and "gone" in caplog.text
+
+
+def test_a_block_without_run_is_refused_at_registration() -> None:
+    from fleet.engine.blocks.base import Block
+    from fleet.engine.blocks.registry import BlockRegistry
+
+    class NoRun(Block):
+        id = "no_run"
+
+    registry = BlockRegistry()
+    with pytest.raises(InvalidInput, match=r"NoRun \('no_run'\) does not implement run\(\)"):
+        registry.register(NoRun)
+    assert registry.find("no_run") is None
