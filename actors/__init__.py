@@ -1,27 +1,33 @@
-"""The Dramatiq actors of fleet: ``dramatiq actors`` runs a worker over them.
+"""The Dramatiq actors of fleet, declared on an application's broker.
 
-Importing this module is an entry point: it builds the settings and installs
-the broker with fleet's middleware (``fleet.runtime.app.boot``) before any
-actor is declared.
+Importing this package has no side effect: :func:`declare` puts the actors on
+the broker of the :class:`fleet.worker.app.FleetApp` it is given (tests build
+one per broker). The ``dramatiq`` command line runs ``actors.main``, which
+boots the process's application from the environment and declares them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 
-from fleet.runtime.app import boot
-from fleet.runtime.broker import EXECUTE_ACTOR
-from fleet.runtime.execution import execute_message
-
-APP = boot()
-
-# The engine enforces each graph's own timeout; Dramatiq's time limit is only a
-# far backstop, and retries are the run's max_attempts, never Dramatiq's.
-_TIME_LIMIT_MS = int(max(APP.settings.default_graph_timeout_s * 2, 86_400) * 1000)
+from fleet.worker.app import FleetApp
+from fleet.worker.broker import EXECUTE_ACTOR
+from fleet.worker.execution import execute_message
 
 
-@dramatiq.actor(actor_name=EXECUTE_ACTOR, queue_name=APP.settings.queue_name, max_retries=0,
-                time_limit=_TIME_LIMIT_MS, broker=APP.broker)
-def execute_graph(run_id: str) -> None:
-    """Execute the run ``run_id`` (the message carries only the id)."""
-    execute_message(APP.runtime, run_id)
+def declare(app: FleetApp) -> dict[str, Any]:
+    """Declare fleet's actors on ``app``'s broker; returns them by name."""
+    # The engine enforces each graph's own timeout; Dramatiq's time limit is only a
+    # far backstop, and retries are the run's max_attempts, never Dramatiq's.
+    time_limit_ms = int(max(app.settings.default_graph_timeout_s * 2, 86_400) * 1000)
+
+    def execute_graph(run_id: str) -> None:
+        """Execute the run ``run_id`` (the message carries only the id)."""
+        execute_message(app.runtime, run_id)
+
+    actor = dramatiq.actor(actor_name=EXECUTE_ACTOR, queue_name=app.settings.queue_name,
+                           max_retries=0, time_limit=time_limit_ms,
+                           broker=app.broker)(execute_graph)
+    return {EXECUTE_ACTOR: actor}

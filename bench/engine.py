@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from fleet.engine.blocks.base import Block, BlockContext  # noqa: E402
 from fleet.engine.blocks.registry import BlockRegistry, builtin_blocks  # noqa: E402
-from fleet.engine.graphs import add_graph  # noqa: E402
-from fleet.engine.inline import run_in_memory, run_inline  # noqa: E402
+from fleet.engine.memory import run_in_memory, run_inline  # noqa: E402
+from fleet.graphs.service import add_graph  # noqa: E402
 from fleet.settings import Settings  # noqa: E402
 from fleet.store import migrate  # noqa: E402
 from fleet.store.db import make_engine, session_factory  # noqa: E402
@@ -141,7 +141,8 @@ def main() -> None:
                         _env_file=None)  # type: ignore[call-arg]
     now = datetime.now(UTC)
     with open_session() as s:
-        g = add_graph(s, graph(f"bench-fan-{int(time.time())}"), "bench", now, registry)
+        g = add_graph(s, graph(f"bench-fan-{int(time.time())}"), "bench", now, registry,
+                      settings=settings)
         gid, gver = g.id, g.version
 
     def durable_once() -> Any:

@@ -70,7 +70,7 @@ class Fleet:
         """Start one ``dramatiq actors`` invocation."""
         log = open(self.logdir / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
         self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "actors", "--path", str(ROOT),
+            [sys.executable, "-m", "dramatiq", "actors.main", "--path", str(ROOT),
              "--processes", str(processes), "--threads", str(threads)],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True))
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(pg.url)
         from fleet.engine.blocks.registry import default_registry
         from fleet.runs.submit import submit
-        from fleet.runtime.broker import build_broker, make_sender
         from fleet.settings import Settings
+        from fleet.worker.broker import build_broker, make_sender
 
         settings = Settings(database_url=pg.url, redis_url=redis.url,  # type: ignore[call-arg]
                             lease_ttl_s=lease_s, heartbeat_interval_s=beat_s, _env_file=None)

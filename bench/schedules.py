@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlmodel import Session
 
-from fleet.runtime.broker import build_broker, make_sender
+from fleet.ports import JobContext
 from fleet.scheduling import dispatcher
 from fleet.settings import Settings
 from fleet.store import graphs as graph_store
@@ -33,8 +33,8 @@ from fleet.store import migrate
 from fleet.store.db import make_engine
 from fleet.store.models import Run, Schedule
 from fleet.store.types import new_id
-from fleet.sweeps.base import SweepContext
 from fleet.testing.servers import start_postgres
+from fleet.worker.broker import build_broker, make_sender
 
 _done = 0
 _lock = threading.Lock()
@@ -71,7 +71,7 @@ def fleet_fire(url: str, n: int) -> dict[str, Any]:
         s.commit()
     settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
     broker = build_broker(settings)
-    ctx = SweepContext(settings=settings, send_run=make_sender(broker, settings.queue_name))
+    ctx = JobContext(settings=settings, send_run=make_sender(broker, settings.queue_name))
     started = time.perf_counter()
     with Session(engine, expire_on_commit=False) as s:
         report = dispatcher.run_once(s, now + timedelta(seconds=10), ctx)

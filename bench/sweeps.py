@@ -39,12 +39,11 @@ import psycopg  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from fleet.alerts.service import AlertService  # noqa: E402
-from fleet.runtime.liveness import InMemoryLiveness  # noqa: E402
+from fleet.ports import JobContext, JobSpec  # noqa: E402
 from fleet.settings import Settings  # noqa: E402
 from fleet.store import migrate  # noqa: E402
 from fleet.store.db import make_engine  # noqa: E402
-from fleet.sweeps.base import SweepContext, SweepSpec  # noqa: E402
-from fleet.testing import RecordingSender  # noqa: E402
+from fleet.testing import InMemoryLiveness, RecordingSender  # noqa: E402
 from fleet.testing.alerts import RecordingChannel  # noqa: E402
 from fleet.testing.servers import PostgresServer, start_postgres  # noqa: E402
 
@@ -173,7 +172,7 @@ def time_sweeps(urls: dict[str, str], settings: Settings, m: int,
     The databases are measured in alternation, pass by pass, so load from other
     processes on the machine falls on both alike.
     """
-    specs: dict[str, SweepSpec] = {
+    specs: dict[str, JobSpec] = {
         name: importlib.import_module(f"fleet.sweeps.{name}").SWEEP for name in SWEEPS}
     samples: dict[str, dict[str, list[float]]] = {
         label: {name: [] for name in SWEEPS} for label in urls}
@@ -183,7 +182,7 @@ def time_sweeps(urls: dict[str, str], settings: Settings, m: int,
             for label, url in urls.items():
                 reseed(url, m)
                 s = settings.model_copy(update={"database_url": url})
-                ctx = SweepContext(settings=s, send_run=RecordingSender(),
+                ctx = JobContext(settings=s, send_run=RecordingSender(),
                                    liveness=InMemoryLiveness(),
                                    alerts=AlertService.from_settings(
                                        s, channel=RecordingChannel()))

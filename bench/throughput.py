@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from fleet.engine.blocks.registry import default_registry
     from fleet.runs.submit import submit
-    from fleet.runtime.broker import build_broker, make_sender
     from fleet.settings import Settings
     from fleet.store import graphs, migrate
     from fleet.store import runs as run_store
     from fleet.store import runtimes as runtime_store
     from fleet.store.db import make_engine
     from fleet.testing.servers import start_postgres, start_redis
+    from fleet.worker.broker import build_broker, make_sender
 
     pg, rds = start_postgres(), start_redis()
     logdir = Path(tempfile.mkdtemp(prefix="fleet-bench-throughput-"))
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                                description="", definition=GRAPH, timeout_s=600,
                                max_attempts=3, now=datetime.now(UTC))
             s.commit()
-        _start("actors", env, logdir, "fleet", procs, ROOT)
+        _start("actors.main", env, logdir, "fleet", procs, ROOT)
 
         def online() -> bool:
             with Session(engine) as s:

@@ -1,16 +1,22 @@
-"""The exception root of fleet and its few subclasses.
+"""The exception root of fleet, every exception it raises on purpose, and the run error codes.
 
-Every error carries a stable ``code`` so the CLI, the API and run rows can
-name it, and a message that says what was wrong and what to do.
+Every error carries a stable ``code`` of the form ``E-AREA-NNN`` so the CLI,
+the API and run rows can name it, and a message that says what was wrong and
+what to do. ``docs/errors.md`` is generated from this module
+(``python scripts/gen_docs.py``) and a test keeps the two in step.
 """
 
 from __future__ import annotations
+
+import re
+
+CODE_PATTERN = re.compile(r"^E-[A-Z]+-\d{3}$")
 
 
 class FleetError(Exception):
     """Root of every error fleet raises on purpose."""
 
-    code = "E-FLEET"
+    code = "E-FLEET-000"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -21,31 +27,37 @@ class FleetError(Exception):
 
 
 class ConfigError(FleetError):
-    """The settings are inconsistent or incomplete."""
+    """The settings are inconsistent, incomplete or unparsable."""
 
-    code = "E-CONFIG"
-
-
-class NotFound(FleetError):
-    """The named object does not exist (or is not visible to the caller)."""
-
-    code = "E-NOT-FOUND"
-
-
-class NotAuthorized(FleetError):
-    """The caller may not act on this object."""
-
-    code = "E-NOT-AUTHORIZED"
+    code = "E-CONFIG-001"
 
 
 class InvalidInput(FleetError):
-    """Input was malformed; nothing was changed."""
+    """Input was malformed; nothing was changed. ``problems`` lists every problem."""
 
-    code = "E-INVALID"
+    code = "E-INPUT-001"
 
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = list(problems or [])
+
+
+class NotFound(FleetError):
+    """The named object does not exist (or belongs to another user, which looks the same)."""
+
+    code = "E-INPUT-002"
+
+
+class NotAuthorized(FleetError):
+    """The caller may not act on this object (a role or read-only mode forbids it)."""
+
+    code = "E-INPUT-003"
+
+
+class Ambiguous(InvalidInput):
+    """An id prefix matches several objects; the message names the candidates."""
+
+    code = "E-INPUT-004"
 
 
 class IllegalTransition(FleetError):
@@ -76,17 +88,60 @@ class LeaseLost(FleetError):
         self.lease_id = lease_id
 
 
+class NotWaiting(FleetError):
+    """The run is not in the waiting state the action (approve, reject, complete) needs."""
+
+    code = "E-RUN-007"
+
+
 class StoreUnavailable(FleetError):
     """The database could not be reached after retries."""
 
-    code = "E-STORE"
+    code = "E-STORE-001"
 
 
-# Error codes written on run rows (stable, documented in docs/errors.md).
+class StoreNotReady(FleetError):
+    """The database exists but has not been initialised or upgraded (`fleet db upgrade`)."""
+
+    code = "E-STORE-002"
+
+
+class ServerUnavailable(FleetError):
+    """A throwaway test server (PostgreSQL, Redis) could not be found or started."""
+
+    code = "E-TEST-001"
+
+
+# Error codes written on run rows (``Run.error_code``), with what each means.
 RUN_LEASE_EXPIRED = "E-RUN-002"
-RUN_QUEUED_EXPIRED = "queued_expired"
-RUN_NODE_FAILED = "E-NODE-001"
 RUN_TIMEOUT = "E-RUN-004"
 RUN_RUNTIME_GONE = "E-RUN-005"
 RUN_WAIT_TIMEOUT = "E-RUN-006"
+RUN_QUEUED_EXPIRED = "E-RUN-008"
+RUN_NODE_FAILED = "E-NODE-001"
 RUN_INVALID_GRAPH = "E-GRAPH-001"
+
+RUN_ERROR_CODES: dict[str, str] = {
+    RUN_LEASE_EXPIRED: "the worker holding the run stopped heartbeating (crash, kill -9, "
+                       "network split) and the run has used all its attempts",
+    RUN_TIMEOUT: "the run's running time exceeded its graph's timeout_s",
+    RUN_RUNTIME_GONE: "the runtime (worker process) executing the run went offline and the "
+                      "run has used all its attempts",
+    RUN_WAIT_TIMEOUT: "the run waited for a tool result or an approval longer than the "
+                      "waiting timeout",
+    RUN_QUEUED_EXPIRED: "the run stayed queued longer than FLEET_QUEUED_EXPIRY_S without a "
+                        "worker claiming it",
+    RUN_NODE_FAILED: "a node of the graph failed (after its retries); the detail names the "
+                     "node, its block and the error",
+    RUN_INVALID_GRAPH: "the run's graph version no longer exists or no longer validates "
+                       "at execution time",
+}
+
+
+def exception_classes() -> list[type[FleetError]]:
+    """Every exception class of this module, root first (for the generated docs)."""
+    found: list[type[FleetError]] = []
+    for value in globals().values():
+        if isinstance(value, type) and issubclass(value, FleetError):
+            found.append(value)
+    return found

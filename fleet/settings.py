@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     """Redis for the broker and liveness keys; unset means the in-memory broker (dev only)."""
     sqlite_busy_timeout_ms: int = Field(10_000, ge=5_000)
     """How long a SQLite writer waits for the lock (at least 5 s)."""
+    user: str = Field("local", min_length=1, max_length=128)
+    """The acting user of `fleet` commands when `--user` is not given."""
     queue_name: str = "fleet"
     """Dramatiq queue of `execute_graph` messages."""
 
@@ -73,7 +75,7 @@ class Settings(BaseSettings):
     resend_after_s: float = Field(120.0, gt=0)
     """A queued run unclaimed and unsent this long is sent again."""
     queued_expiry_s: float = Field(7200.0, ge=0)
-    """A run queued longer than this fails with `queued_expired` (0 disables)."""
+    """A run queued longer than this fails with `E-RUN-008` (0 disables)."""
     queued_expiry_batch: int = Field(500, gt=0)
     """Runs expired per tick at most."""
     late_queued_after_s: float = Field(300.0, gt=0)

@@ -42,7 +42,7 @@ FALLBACK_GRAPH: dict[str, Any] = {
 
 def graph_definitions(examples: Path) -> list[dict[str, Any]]:
     """Every graph file in ``examples`` (sorted), or the fallback demo graph."""
-    from fleet.engine.graphs import load_graph_file
+    from fleet.graphs.files import load_graph_file
 
     files = sorted(p for p in examples.glob("*") if p.suffix in GRAPH_SUFFIXES) \
         if examples.is_dir() else []
@@ -54,8 +54,9 @@ def build(out: Path, examples: Path, now: datetime | None = None) -> dict[str, A
     from sqlmodel import Session
 
     from fleet.engine.blocks.registry import default_registry
-    from fleet.engine.graphs import add_graph
+    from fleet.graphs.service import add_graph
     from fleet.scheduling import service as schedules
+    from fleet.settings import Settings
     from fleet.store import migrate
     from fleet.store.db import make_engine
 
@@ -67,14 +68,17 @@ def build(out: Path, examples: Path, now: datetime | None = None) -> dict[str, A
     migrate.upgrade(url)
     engine = make_engine(url)
     registry = default_registry()
+    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
     graph_ids: list[str] = []
     with Session(engine, expire_on_commit=False) as session:
         for definition in graph_definitions(examples):
-            graph_ids.append(add_graph(session, definition, DEMO_USER, now, registry).id)
+            graph_ids.append(add_graph(session, definition, DEMO_USER, now, registry,
+                                       settings=settings).id)
         # The demo schedule needs a graph that completes on its own (not approval).
         demo_graph = DEMO_SCHEDULE_GRAPH if DEMO_SCHEDULE_GRAPH in graph_ids else graph_ids[0]
         schedule = schedules.add(
-            session, now, user_id=DEMO_USER, graph_id=demo_graph, cron_expr="* * * * *",
+            session, now, settings=settings, registry=registry, user_id=DEMO_USER,
+            graph_id=demo_graph, cron_expr="* * * * *",
             # With the default catch-up (latest, 1 h), a fresh clone fires the demo
             # once at first start; older instants are recorded as missed (bounded).
             name="demo: every minute")

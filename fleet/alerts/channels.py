@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from fleet.alerts.redact import describe_urls, install, redact
+from fleet.redact import describe_urls, install, redact
 
 log = logging.getLogger(__name__)
 

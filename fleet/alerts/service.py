@@ -17,13 +17,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
 
 from sqlmodel import Session
 
 from fleet.alerts.channels import AppriseChannel, Channel, Delivery
-from fleet.alerts.redact import install, redact
 from fleet.errors import InvalidInput
+from fleet.redact import install, redact
 from fleet.settings import Settings
 from fleet.store import alerts as store
 from fleet.store.models import Alert
@@ -32,16 +31,6 @@ log = logging.getLogger(__name__)
 
 TAGS: tuple[str, ...] = ("ops", "product", "user")
 SentryHook = Callable[[str, str], None]  # (title, body)
-
-
-@runtime_checkable
-class NoticePort(Protocol):
-    """One-off notices (daily and weekly summaries): sent once per fingerprint."""
-
-    def notify(self, session: Session, now: datetime, *, kind: str, fingerprint: str,
-               message: str, tag: str = "ops", user_id: str | None = None) -> Any:
-        """Record and deliver a notice unless ``(kind, fingerprint)`` was already sent."""
-        ...
 
 
 @dataclass
@@ -90,7 +79,7 @@ def _body(alert: Alert) -> str:
 
 
 class AlertService:
-    """Implements :class:`fleet.sweeps.base.AlertPort` (plus notices and delivery)."""
+    """The alert and notice ports of :mod:`fleet.ports`, and delivery."""
 
     def __init__(self, *, channel: Channel, reminder_s: float = 3600.0,
                  urls: dict[str, list[str]] | None = None, retry_s: float = 30.0,

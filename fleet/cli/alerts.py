@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from fleet.alerts.redact import redact
 from fleet.alerts.service import TAGS, AlertService
 from fleet.cli.context import console, ctx_of, fail, handle_errors, print_json
+from fleet.redact import redact
 from fleet.store import alerts as store
 
 app = typer.Typer(help="List alerts and test alert destinations.", no_args_is_help=True)

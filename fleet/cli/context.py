@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from fleet.errors import FleetError, InvalidInput
 from fleet.settings import Settings
-from fleet.store.db import make_engine
+from fleet.store.db import engine_for
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -48,8 +48,7 @@ class CliContext:
     def engine(self) -> Engine:
         """The engine on ``settings.database_url``."""
         if self._engine is None:
-            self._engine = make_engine(self.settings.database_url,
-                                       busy_timeout_ms=self.settings.sqlite_busy_timeout_ms)
+            self._engine = engine_for(self.settings)
         return self._engine
 
     @contextmanager
@@ -57,6 +56,10 @@ class CliContext:
         """A session on the configured database."""
         with Session(self.engine, expire_on_commit=False) as s:
             yield s
+
+    def user(self, explicit: str | None) -> str:
+        """The acting user: ``--user``, else FLEET_USER, else ``local``."""
+        return explicit or self.settings.user
 
     def close(self) -> None:
         """Dispose of the engine."""

@@ -19,7 +19,11 @@ def register(root: typer.Typer) -> None:
                                                help="Worker threads (FLEET_WORKER_THREADS).")
             ) -> None:
         """Run workers and the periodic scheduler in one process on SQLite dev.sqlite."""
-        from fleet.runtime import dev as dev_mode
+        # lazy: the worker stack (dramatiq, periodiq) loads only for this command
+        import actors
+        import schedules
+        from fleet.worker import dev as dev_mode
 
-        dev_mode.run(ctx_of(ctx).settings, seconds=for_, threads=threads,
+        dev_mode.run(ctx_of(ctx).settings, declare_actors=actors.declare,
+                     declare_periodic=schedules.declare, seconds=for_, threads=threads,
                      echo=lambda line: console.print(line, highlight=False, markup=False))

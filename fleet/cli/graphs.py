@@ -11,16 +11,16 @@ from rich.table import Table
 from fleet.cli.context import console, ctx_of, handle_errors, print_json
 from fleet.clock import utcnow
 from fleet.engine.blocks.registry import default_registry
-from fleet.engine.graphs import add_graph, delete_graph, load_graph_file
 from fleet.engine.validate import validate_graph
-from fleet.errors import NotFound
+from fleet.graphs import service
+from fleet.graphs.files import load_graph_file
 from fleet.store import graphs as store
 from fleet.store.models import Graph
 
 app = typer.Typer(help="Validate, add, list, show and delete graphs.", no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
-USER = typer.Option("local", "--user", "-u", help="The owner.")
+USER = typer.Option(None, "--user", "-u", help="Act as this user (default: FLEET_USER).")
 
 
 def _graph_dict(g: Graph, *, definition: bool = False) -> dict[str, Any]:
@@ -53,14 +53,15 @@ def validate(file: Path = typer.Argument(..., help="A JSON or YAML graph file.")
 @app.command("add")
 @handle_errors
 def add(ctx: typer.Context, file: Path = typer.Argument(..., help="A JSON or YAML graph file."),
-        user: str = USER, json_out: bool = JSON) -> None:
+        user: str | None = USER, json_out: bool = JSON) -> None:
     """Validate and store a graph; a changed graph under the same id gets a new version."""
     cli = ctx_of(ctx)
     definition = load_graph_file(file)
     with cli.session() as session:
-        before = store.latest_version(session, str(definition.get("id") or ""))
-        graph = add_graph(session, definition, user, utcnow(), default_registry(),
-                          settings=cli.settings)
+        owner = cli.user(user)
+        before = service.latest_version(session, owner, str(definition.get("id") or ""))
+        graph = service.add_graph(session, definition, owner, utcnow(), default_registry(),
+                                  settings=cli.settings)
     created = graph.version != before
     if json_out:
         print_json({**_graph_dict(graph), "created": created})
@@ -94,14 +95,13 @@ def list_(ctx: typer.Context, user: str | None = typer.Option(None, "--user", "-
 @handle_errors
 def show(ctx: typer.Context, graph_id: str = typer.Argument(...),
          version: int | None = typer.Option(None, "--version", help="Default: the active one."),
-         json_out: bool = JSON) -> None:
+         user: str | None = USER, json_out: bool = JSON) -> None:
     """Show one graph version: its nodes and links."""
-    with ctx_of(ctx).session() as session:
-        graph = store.get(session, graph_id, version)
-        versions = [v.version for v in store.versions(session, graph_id)]
-    if graph is None:
-        raise NotFound(f"graph {graph_id}" + (f" version {version}" if version else "")
-                       + " does not exist; see `fleet graphs list`")
+    cli = ctx_of(ctx)
+    owner = cli.user(user)
+    with cli.session() as session:
+        graph = service.get(session, owner, graph_id, version)
+        versions = [v.version for v in store.versions(session, owner, graph_id)]
     if json_out:
         print_json({**_graph_dict(graph, definition=True), "versions": versions})
         return
@@ -127,15 +127,30 @@ def show(ctx: typer.Context, graph_id: str = typer.Argument(...),
 
 @app.command("delete")
 @handle_errors
-def delete(ctx: typer.Context, graph_id: str = typer.Argument(...), user: str = USER,
+def delete(ctx: typer.Context, graph_id: str = typer.Argument(...), user: str | None = USER,
            json_out: bool = JSON) -> None:
     """Delete every version of a graph (and its schedules); only its owner may."""
-    with ctx_of(ctx).session() as session:
-        count = delete_graph(session, graph_id, user, utcnow())
+    cli = ctx_of(ctx)
+    with cli.session() as session:
+        count = service.delete_graph(session, cli.user(user), graph_id, utcnow())
     if json_out:
         print_json({"id": graph_id, "deleted_versions": count})
     else:
         console.print(f"graph {graph_id} deleted ({count} version{'s' if count != 1 else ''})")
+
+
+@app.command("archive")
+@handle_errors
+def archive(ctx: typer.Context, graph_id: str = typer.Argument(...), user: str | None = USER,
+            json_out: bool = JSON) -> None:
+    """Archive a graph: it can no longer run, and its schedules are removed."""
+    cli = ctx_of(ctx)
+    with cli.session() as session:
+        count = service.archive_graph(session, cli.user(user), graph_id, utcnow())
+    if json_out:
+        print_json({"id": graph_id, "archived_versions": count})
+    else:
+        console.print(f"graph {graph_id} archived; its schedules were removed")
 
 
 def register(root: typer.Typer) -> None:

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 
 import typer
 
-from fleet.alerts.redact import describe_urls
 from fleet.cli.context import console, ctx_of, handle_errors, print_json
 from fleet.clock import utcnow
 from fleet.errors import InvalidInput, NotFound
+from fleet.redact import describe_urls
 from fleet.store import alerts as store
 
 app = typer.Typer(help="Per-user notification settings.", no_args_is_help=True)

@@ -11,17 +11,18 @@ import typer
 from fleet.cli.context import console, ctx_of, handle_errors, print_json
 from fleet.clock import utcnow
 from fleet.errors import InvalidInput
+from fleet.ports import RunSender
 from fleet.runs import control
 from fleet.runs.submit import submit
 from fleet.store import runs as store
 from fleet.store.models import ACTIVE_STATES, RunState
-from fleet.sweeps.base import RunSender
 
 WAIT_STATES = frozenset({RunState.QUEUED.value, RunState.RUNNING.value})
 
 
 def _sender(ctx: typer.Context) -> RunSender:
-    from fleet.runtime.ports import run_sender
+    # lazy: the broker client loads only for the commands that send
+    from fleet.worker.wiring import run_sender
 
     return run_sender(ctx_of(ctx).settings)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import datetime
 from typing import Any
@@ -11,12 +10,13 @@ import typer
 
 from fleet.cli.context import console, ctx_of, handle_errors, print_json
 from fleet.clock import as_utc, utcnow
+from fleet.engine.blocks.registry import default_registry
 from fleet.errors import InvalidInput
 from fleet.scheduling import service
 
 app = typer.Typer(help="Cron schedules of graphs, in the user's timezone.", no_args_is_help=True)
 
-_USER_HELP = "The acting user (only a schedule's owner may change it)."
+_USER_HELP = "Act as this user (default: FLEET_USER); only a schedule's owner sees it."
 
 
 def parse_inputs(pairs: list[str]) -> dict[str, Any]:
@@ -75,18 +75,17 @@ def add(ctx: typer.Context,
         overlap: str = typer.Option("skip", "--overlap",
                                     help="skip | allow | buffer_one | cancel_previous"),
         catchup: str = typer.Option("latest", "--catchup", help="latest | all | skip"),
-        user: str | None = typer.Option(None, "--user", help="Owner (default: login name)."),
+        user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
         json_out: bool = typer.Option(False, "--json")) -> None:
     """Add a schedule; the graph and inputs are validated first."""
     cli = ctx_of(ctx)
     now = utcnow()
     with cli.session() as session:
         schedule = service.add(
-            session, now, user_id=user or getpass.getuser(), graph_id=graph,
-            cron_expr=cron_expr, timezone=tz, version=version, inputs=parse_inputs(inputs),
-            name=name, overlap=overlap, catchup=catchup,
-            catchup_window_s=cli.settings.default_catchup_window_s,
-            max_input_bytes=cli.settings.max_input_bytes)
+            session, now, settings=cli.settings, registry=default_registry(),
+            user_id=cli.user(user), graph_id=graph, cron_expr=cron_expr, timezone=tz,
+            version=version, inputs=parse_inputs(inputs), name=name, overlap=overlap,
+            catchup=catchup)
         view = service.view(schedule, now)
     if json_out:
         print_json(view.to_dict())
@@ -131,24 +130,29 @@ def preview(expr: str = typer.Argument(..., help="Cron expression, e.g. '30 2 * 
         console.print(f"  {f.local.isoformat()}  ({f.utc.isoformat()})", highlight=False)
 
 
-def _owner_action(ctx: typer.Context, verb: str, schedule_id: str, user: str,
+def _owner_action(ctx: typer.Context, verb: str, schedule_id: str, user: str | None,
                   json_out: bool) -> None:
     cli = ctx_of(ctx)
     now = utcnow()
+    owner = cli.user(user)
     with cli.session() as session:
         result: dict[str, Any]
         if verb == "delete":
-            service.delete(session, schedule_id, user, now)
+            service.delete(session, schedule_id, owner, now)
             result = {"id": schedule_id, "deleted": True}
         elif verb == "pause":
-            result = service.view(service.pause(session, schedule_id, user, now), now).to_dict()
-        elif verb == "resume":
-            result = service.view(service.resume(session, schedule_id, user, now),
+            result = service.view(service.pause(session, schedule_id, owner, now),
                                   now).to_dict()
+        elif verb == "resume":
+            result = service.view(service.resume(session, schedule_id, owner, now,
+                                                 settings=cli.settings,
+                                                 registry=default_registry()), now).to_dict()
         else:
-            from fleet.runtime.ports import run_sender
+            # lazy: the broker client loads only for the command that sends
+            from fleet.worker.wiring import run_sender
 
-            run_id = service.run_now(session, schedule_id, user, now,
+            run_id = service.run_now(session, schedule_id, owner, now, settings=cli.settings,
+                                     registry=default_registry(),
                                      send=run_sender(cli.settings))
             result = {"id": schedule_id, "run_id": run_id}
     if json_out:
@@ -165,7 +169,7 @@ def _owner_action(ctx: typer.Context, verb: str, schedule_id: str, user: str,
 @app.command("delete")
 @handle_errors
 def delete(ctx: typer.Context, schedule_id: str = typer.Argument(...),
-           user: str = typer.Option(..., "--user", help=_USER_HELP),
+           user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
            json_out: bool = typer.Option(False, "--json")) -> None:
     """Delete a schedule."""
     _owner_action(ctx, "delete", schedule_id, user, json_out)
@@ -174,7 +178,7 @@ def delete(ctx: typer.Context, schedule_id: str = typer.Argument(...),
 @app.command("pause")
 @handle_errors
 def pause(ctx: typer.Context, schedule_id: str = typer.Argument(...),
-          user: str = typer.Option(..., "--user", help=_USER_HELP),
+          user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
           json_out: bool = typer.Option(False, "--json")) -> None:
     """Pause a schedule: it fires nothing until resumed."""
     _owner_action(ctx, "pause", schedule_id, user, json_out)
@@ -183,7 +187,7 @@ def pause(ctx: typer.Context, schedule_id: str = typer.Argument(...),
 @app.command("resume")
 @handle_errors
 def resume(ctx: typer.Context, schedule_id: str = typer.Argument(...),
-           user: str = typer.Option(..., "--user", help=_USER_HELP),
+           user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
            json_out: bool = typer.Option(False, "--json")) -> None:
     """Resume a paused schedule from its next fire time (missed instants are not caught up)."""
     _owner_action(ctx, "resume", schedule_id, user, json_out)
@@ -192,7 +196,7 @@ def resume(ctx: typer.Context, schedule_id: str = typer.Argument(...),
 @app.command("run-now")
 @handle_errors
 def run_now(ctx: typer.Context, schedule_id: str = typer.Argument(...),
-            user: str = typer.Option(..., "--user", help=_USER_HELP),
+            user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
             json_out: bool = typer.Option(False, "--json")) -> None:
     """Queue a run of the schedule's graph now, with its inputs."""
     _owner_action(ctx, "run-now", schedule_id, user, json_out)

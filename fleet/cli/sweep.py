@@ -29,15 +29,16 @@ def sweep(ctx: typer.Context,
         return
     if not name:
         fail("name a job to run, or use --list to see them")
-    from fleet.runtime.jobs import run_sweep
-    from fleet.runtime.ports import sweep_context
+    # lazy: the worker stack (dramatiq, redis) loads only when a job runs
+    from fleet.worker.jobs import run_sweep
+    from fleet.worker.wiring import job_context
 
     cli = ctx_of(ctx)
     try:
         registry.get(name)
     except NotFound as exc:
         fail(f"{exc.message} [{exc.code}]")
-    report = run_sweep(name, cli.settings, sweep_context(cli.settings), engine=cli.engine)
+    report = run_sweep(name, job_context(cli.settings), cli.engine)
     if json_out:
         print_json(report.to_dict())
     else:

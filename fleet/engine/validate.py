@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from fleet.engine.blocks.base import Block
+from fleet.engine.blocks.base import Block, type_name
 from fleet.engine.blocks.registry import BlockRegistry
-from fleet.engine.graph import INPUT_TYPES, GraphDef, parse
+from fleet.engine.definition import INPUT_TYPES, GraphDef, parse
 from fleet.errors import InvalidInput
 
 
@@ -166,8 +166,6 @@ def find_cycle(graph: GraphDef) -> list[str] | None:
 
 
 def _tn(t: Any) -> str:
-    from fleet.engine.blocks.base import type_name
-
     return type_name(t)
 
 

@@ -35,14 +35,6 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
 SYSTEM_ONLY: frozenset[tuple[RunState, RunState]] = frozenset({(R, Q)})
 
 
-def sources_of(to: RunState, *, system: bool = False) -> frozenset[RunState]:
-    """Every state from which ``to`` may be entered."""
-    return frozenset(
-        src for src, dsts in TRANSITIONS.items()
-        if to in dsts and (system or (src, to) not in SYSTEM_ONLY)
-    )
-
-
 def is_legal(src: RunState | str, to: RunState | str, *, system: bool = False) -> bool:
     """Whether the table allows ``src -> to`` (for this kind of caller)."""
     src, to = RunState(src), RunState(to)

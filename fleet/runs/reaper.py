@@ -7,7 +7,6 @@ select and the update keeps its run.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,13 +16,11 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session
 
 from fleet.errors import RUN_LEASE_EXPIRED
+from fleet.ports import Report
 from fleet.runs import fsm
 from fleet.store import runs as store
 from fleet.store.db import begin_write
 from fleet.store.models import RunState
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
-
-log = logging.getLogger(__name__)
 
 
 class Decision(StrEnum):
@@ -69,11 +66,11 @@ def requeue_or_fail(session: Session, now: datetime, *, requeue_ids: Sequence[st
     """
     requeued = fsm.transition_many(
         session, requeue_ids, [RunState.RUNNING], RunState.QUEUED, now,
-        extra=[still, store.attempts_left_condition(True)], detail=f"{reason}; requeued",
+        extra=[still, store.attempts_left(True)], detail=f"{reason}; requeued",
     )
     failed = fsm.transition_many(
         session, fail_ids, [RunState.RUNNING], RunState.FAILED, now,
-        extra=[still, store.attempts_left_condition(False)],
+        extra=[still, store.attempts_left(False)],
         detail=f"{reason}; no attempts left", error_code=error_code, error_detail=error_detail,
     )
     return requeued, failed
@@ -83,7 +80,7 @@ def run_once(session: Session, now: datetime, *, batch_size: int = 100,
              max_batches: int = 10) -> ReaperReport:
     """Reap expired leases, at most ``batch_size * max_batches`` runs. Commits per batch.
 
-    The caller re-sends ``report.requeued`` to the broker after this returns.
+    The caller re-sends ``report.requeued`` with :func:`fleet.runs.sending.send_and_record`.
     """
     report = ReaperReport()
     for _ in range(max_batches):
@@ -97,7 +94,7 @@ def run_once(session: Session, now: datetime, *, batch_size: int = 100,
                 by_decision[d].append(row.id)
         requeued, failed = requeue_or_fail(
             session, now, requeue_ids=by_decision[Decision.REQUEUE],
-            fail_ids=by_decision[Decision.FAIL], still=store.lease_expired_condition(now),
+            fail_ids=by_decision[Decision.FAIL], still=store.lease_expired(now),
             reason="lease expired", error_code=RUN_LEASE_EXPIRED,
             error_detail="the worker holding this run stopped heartbeating and the run "
                          "has used all its attempts",
@@ -109,21 +106,3 @@ def run_once(session: Session, now: datetime, *, batch_size: int = 100,
             return report
     report.more = True
     return report
-
-
-def _sweep(session: Session, now: datetime, ctx: SweepContext) -> ReaperReport:
-    report = run_once(session, now, batch_size=ctx.settings.reaper_batch_size)
-    for run_id in report.requeued:
-        try:
-            ctx.send_run(run_id)
-        except Exception:  # the re-send sweep picks it up later
-            log.warning("could not send requeued run %s; the re-send sweep will", run_id)
-    return report
-
-
-SWEEP = SweepSpec(
-    name="reaper",
-    description="requeue or fail running runs whose worker lease expired",
-    cron_setting="cron_reaper",
-    run_once=_sweep,
-)

@@ -8,11 +8,12 @@ Each pass works in batches, one transaction each:
 3. a schedule whose graph is gone or archived is removed; one whose graph
    (or inputs) no longer validates is paused with the reason and a
    ``failed`` fire is recorded;
-4. insert the runs with ``ON CONFLICT DO NOTHING`` on the unique
-   ``(schedule_id, scheduled_for)`` (a second dispatcher cannot duplicate a
-   fire), record fires, misses and skips, advance ``next_run_at``; commit;
-5. send the new runs, then mark them sent (a failed send is left to the
-   re-send sweep), and notify owners of paused schedules.
+4. create the runs through :func:`fleet.runs.create.create_many` (``ON CONFLICT
+   DO NOTHING`` on the unique ``(schedule_id, scheduled_for)``: a second
+   dispatcher cannot duplicate a fire), record fires, misses and skips,
+   advance ``next_run_at``; commit;
+5. send the new runs and record the sends (:func:`fleet.runs.sending.send_and_record`;
+   a refused send is left to the re-send sweep), and notify owners of paused schedules.
 """
 
 from __future__ import annotations
@@ -24,18 +25,20 @@ from typing import Any
 
 from sqlmodel import Session
 
+from fleet.engine.blocks.registry import BlockRegistry, default_registry
 from fleet.errors import InvalidInput
+from fleet.ports import JobContext, Report
 from fleet.runs import fsm
-from fleet.scheduling import counters, cron
+from fleet.runs.checks import CachedChecker
+from fleet.runs.create import NewRun, create_many
+from fleet.runs.sending import send_and_record
+from fleet.scheduling import cron, outcomes
 from fleet.scheduling.policy import Plan, plan
-from fleet.scheduling.runs import created_event, fire_values, run_values
-from fleet.scheduling.validation import EngineChecker, GraphChecker
 from fleet.store import graphs as graph_store
 from fleet.store import runs as run_store
 from fleet.store import schedules as store
 from fleet.store.db import begin_write
 from fleet.store.models import Graph, RunState, Schedule
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
 
 log = logging.getLogger("fleet.scheduling")
 
@@ -74,7 +77,7 @@ class DispatchReport(Report):
 class _Batch:
     """Rows one batch writes, gathered before touching the database."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[NewRun] = field(default_factory=list)
     fires: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     remove: list[tuple[str, str]] = field(default_factory=list)  # (schedule id, reason)
@@ -84,37 +87,35 @@ class _Batch:
     logs: list[tuple[str, str, datetime | None, str, int]] = field(default_factory=list)
 
 
-def _graph_of(graphs: dict[tuple[str, int | None], Graph | None],
-              schedule: Schedule) -> Graph | None:
-    return graphs.get((schedule.graph_id, schedule.graph_version))
+GraphKey = tuple[str, str, int | None]  # (owner, graph id, version or None: the active one)
 
 
-def _load_graphs(session: Session,
-                 schedules: list[Schedule]) -> dict[tuple[str, int | None], Graph | None]:
-    graphs: dict[tuple[str, int | None], Graph | None] = {}
+def _graph_of(graphs: dict[GraphKey, Graph | None], schedule: Schedule) -> Graph | None:
+    return graphs.get((schedule.user_id, schedule.graph_id, schedule.graph_version))
+
+
+def _load_graphs(session: Session, schedules: list[Schedule]) -> dict[GraphKey, Graph | None]:
+    graphs: dict[GraphKey, Graph | None] = {}
     for s in schedules:
-        key = (s.graph_id, s.graph_version)
+        key = (s.user_id, s.graph_id, s.graph_version)
         if key not in graphs:
-            graphs[key] = graph_store.get(session, s.graph_id, s.graph_version)
+            graphs[key] = graph_store.get(session, s.user_id, s.graph_id, s.graph_version)
     return graphs
 
 
 def _decide(schedule: Schedule, graph: Graph | None, active: bool, now: datetime,
-            ctx: SweepContext, checker: GraphChecker, batch: _Batch) -> Plan | None:
+            ctx: JobContext, checker: CachedChecker, batch: _Batch) -> Plan | None:
     """Plan one schedule into ``batch``; None when it was removed or paused instead."""
     settings = ctx.settings
-    if graph is None or graph.is_archived or graph.user_id != schedule.user_id:
+    if graph is None or graph.is_archived:
         why = "is archived" if graph is not None and graph.is_archived else "no longer exists"
         version = schedule.graph_version if schedule.graph_version is not None else "active"
         batch.remove.append((schedule.id, f"graph {schedule.graph_id} (version {version}) {why}"))
         return None
     try:
         expr = cron.parse(schedule.cron, schedule.timezone)
-        key = (graph.id, graph.version)
-        problems = [f"graph: {p}" for p in checker.graph_problems(key, graph.definition)]
-        if not problems:
-            problems = [f"inputs: {p}" for p in checker.input_problems(
-                key, graph.definition, schedule.input_data)]
+        problems = checker.problems((graph.id, graph.version), graph.definition,
+                                    schedule.input_data)
         if problems:
             batch.pause.append((schedule, f"graph {graph.id} version {graph.version} is no "
                                           "longer valid: " + "; ".join(problems)))
@@ -134,16 +135,19 @@ def _decide(schedule: Schedule, graph: Graph | None, active: bool, now: datetime
 
 def _apply(schedule: Schedule, graph: Graph, p: Plan, now: datetime, batch: _Batch) -> None:
     for when in p.fire:
-        batch.runs.append(run_values(schedule, graph, when, now))
+        batch.runs.append(NewRun(user_id=schedule.user_id, graph=graph,
+                                 inputs=dict(schedule.input_data or {}),
+                                 detail=f"fired by schedule {schedule.id} for {when.isoformat()}",
+                                 schedule_id=schedule.id, scheduled_for=when))
     for when, detail in p.missed:
-        batch.fires.append(fire_values(schedule.id, when, "missed", now, detail=detail))
+        batch.fires.append(store.fire_row(schedule.id, when, "missed", now, detail=detail))
     if p.missed:
         # One line per schedule and tick: a long outage must not flood the log.
         (first, detail), (last, _) = p.missed[0], p.missed[-1]
         span = "" if len(p.missed) == 1 else f" ({len(p.missed)} instants up to {last.isoformat()})"
         batch.logs.append(("missed", schedule.id, first, detail + span, len(p.missed)))
     for when, detail in p.skipped:
-        batch.fires.append(fire_values(schedule.id, when, "skipped", now, detail=detail))
+        batch.fires.append(store.fire_row(schedule.id, when, "skipped", now, detail=detail))
         batch.logs.append(("skipped", schedule.id, when, detail, 1))
     if p.cancel_active:
         batch.cancel.append(schedule.id)
@@ -168,8 +172,8 @@ def _cancel_active(session: Session, active: list[tuple[str, str]], now: datetim
                 detail="cancelled by the next fire of its schedule (overlap cancel_previous)")
 
 
-def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: SweepContext,
-           checker: GraphChecker,
+def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: JobContext,
+           checker: CachedChecker,
            report: DispatchReport) -> tuple[list[str], list[tuple[Schedule, str]]]:
     """Decide and write one locked batch; returns (new run ids, schedules paused)."""
     graphs = _load_graphs(session, schedules)
@@ -189,19 +193,17 @@ def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: Swee
 
     for schedule_id in batch.cancel:
         _cancel_active(session, active.get(schedule_id, []), now, report)
-    inserted = store.insert_runs(session, batch.runs)
+    inserted = create_many(session, batch.runs, now)
     report.duplicates += len(batch.runs) - len(inserted)
-    run_ids = [r[0] for r in inserted]
-    store.insert_run_events(session, [created_event(rid, sid, when, now)
-                                      for rid, sid, when in inserted])
-    batch.fires.extend(fire_values(sid, when, "fired", now, run_id=rid)
-                       for rid, sid, when in inserted)
+    run_ids = [r.id for r in inserted]
+    batch.fires.extend(store.fire_row(r.schedule_id, r.scheduled_for, "fired", now, run_id=r.id)
+                       for r in inserted if r.schedule_id and r.scheduled_for)
     paused: list[tuple[Schedule, str]] = []
     for schedule, reason in batch.pause:
         when = schedule.next_run_at or now
         store.update_values(session, schedule.id, {"paused": True, "paused_reason": reason,
                                                    "updated_at": now})
-        batch.fires.append(fire_values(schedule.id, when, "failed", now, detail=reason))
+        batch.fires.append(store.fire_row(schedule.id, when, "failed", now, detail=reason))
         batch.logs.append(("failed", schedule.id, when, f"paused: {reason}", 1))
         paused.append((schedule, reason))
     store.insert_fires(session, batch.fires)
@@ -210,13 +212,13 @@ def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: Swee
         store.delete_ids(session, [sid for sid, _ in batch.remove])
     session.commit()
 
-    for rid, sid, when in inserted:
-        counters.record("fired", sid, when, f"run {rid}")
+    for r in inserted:
+        outcomes.record("fired", r.schedule_id or "-", r.scheduled_for, f"run {r.id}")
     for outcome, sid, at, detail, count in batch.logs:
         if outcome == "buffered":
             log.info("schedule %s buffered %s: %s", sid, at, detail)
         else:
-            counters.record(outcome, sid, at, detail, count=count)
+            outcomes.record(outcome, sid, at, detail, count=count)
     for sid, reason in batch.remove:
         log.warning("schedule %s removed at %s: %s", sid, now.isoformat(), reason)
     report.fired += len(inserted)
@@ -228,26 +230,15 @@ def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: Swee
     return run_ids, paused
 
 
-def _send(session: Session, run_ids: list[str], now: datetime, ctx: SweepContext,
+def _send(session: Session, run_ids: list[str], now: datetime, ctx: JobContext,
           report: DispatchReport) -> None:
-    sent: list[str] = []
-    for run_id in run_ids:
-        try:
-            ctx.send_run(run_id)
-            sent.append(run_id)
-        except Exception as exc:  # the re-send sweep covers it
-            report.unsent.append(run_id)
-            log.warning("run %s created but not sent (%s); the re-send sweep will send it",
-                        run_id, exc.__class__.__name__)
-    if sent:
-        begin_write(session, "dispatcher mark-sent")
-        run_store.mark_sent(session, sent, now)
-        session.commit()
+    result = send_and_record(session, run_ids, now, ctx.send_run, what="scheduled run")
+    report.unsent += result.unsent
     report.run_ids += run_ids
 
 
 def _notify(session: Session, paused: list[tuple[Schedule, str]], now: datetime,
-            ctx: SweepContext) -> None:
+            ctx: JobContext) -> None:
     if ctx.alerts is None:
         return
     for schedule, reason in paused:
@@ -265,8 +256,8 @@ def _notify(session: Session, paused: list[tuple[Schedule, str]], now: datetime,
                           schedule.user_id, schedule.id)
 
 
-def _dispatch(session: Session, schedules: list[Schedule], now: datetime, ctx: SweepContext,
-              checker: GraphChecker, report: DispatchReport) -> None:
+def _dispatch(session: Session, schedules: list[Schedule], now: datetime, ctx: JobContext,
+              checker: CachedChecker, report: DispatchReport) -> None:
     """One locked batch: write its runs and fires, then send runs and notify owners."""
     run_ids, paused = _write(session, schedules, now, ctx, checker, report)
     report.batches += 1
@@ -274,11 +265,14 @@ def _dispatch(session: Session, schedules: list[Schedule], now: datetime, ctx: S
     _notify(session, paused, now, ctx)
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext, *,
-             checker: GraphChecker | None = None) -> DispatchReport:
-    """Fire every schedule due at ``now``, in batches; commits per batch, sends after commit."""
+def run_once(session: Session, now: datetime, ctx: JobContext, *,
+             registry: BlockRegistry | None = None) -> DispatchReport:
+    """Fire every schedule due at ``now``, in batches; commits per batch, sends after commit.
+
+    ``registry`` validates the graphs at fire time (the default blocks when None).
+    """
     report = DispatchReport()
-    check = checker or EngineChecker()
+    check = CachedChecker(registry or default_registry(), ctx.settings.max_input_bytes)
     size = ctx.settings.dispatch_batch_size
     if session.in_transaction():
         session.commit()
@@ -317,15 +311,3 @@ def run_once(session: Session, now: datetime, ctx: SweepContext, *,
     if report.examined:
         log.info(report.summary())
     return report
-
-
-def _sweep(session: Session, now: datetime, ctx: SweepContext) -> DispatchReport:
-    return run_once(session, now, ctx)
-
-
-SWEEP = SweepSpec(
-    name="dispatch",
-    description="fire due user schedules: create their runs once each and send them",
-    cron_setting="cron_dispatch",
-    run_once=_sweep,
-)

@@ -28,45 +28,20 @@ class Plan:
     cancel_active: bool = False
 
 
-def plan(
-    expr: CronExpr,
-    next_run_at: datetime | None,
-    now: datetime,
-    *,
-    catchup: str,
-    window_s: float,
-    grace_s: float,
-    overlap: str,
-    active: bool,
-    buffered_for: datetime | None,
-    max_fires: int,
-) -> Plan:
-    """Decide one schedule's tick.
+@dataclass
+class CatchUp:
+    """What the catch-up rule chose among the instants due at one tick."""
 
-    Catch-up (instants due at ``now``, at most ``max(window_s, grace_s)`` late
-    are "in the window"): ``latest`` fires the latest one, ``all`` each of
-    them (the newest ``max_fires``), ``skip`` only one at most ``grace_s``
-    late. Every other due instant is recorded missed (older misses beyond
-    ``max_fires`` are summarised in the last one's detail).
+    chosen: list[datetime] = field(default_factory=list)
+    missed: list[tuple[datetime, str]] = field(default_factory=list)
+    next_run_at: datetime | None = None
 
-    Overlap applies when a run of the schedule was active before this tick:
-    ``skip`` records the fires skipped, ``allow`` fires, ``buffer_one`` holds
-    one instant back until the active run ends (later ones are skipped), and
-    ``cancel_previous`` fires and asks the active runs to cancel. Fires of one
-    catch-up pass do not count as overlapping each other.
-    """
-    out = Plan(buffered_for=buffered_for)
-    if buffered_for is not None and not active:
-        # The run that held the buffered instant back has ended: release it now.
-        out.fire.append(buffered_for)
-        out.buffered_for = None
-        active = True
-    if next_run_at is None or next_run_at > now:
-        out.next_run_at = next_run_at
-        return out
 
-    window_start = now - timedelta(seconds=max(window_s, grace_s))
-    t: datetime | None = next_run_at
+def _enumerate(expr: CronExpr, first: datetime, now: datetime, window_start: datetime,
+               max_fires: int) -> tuple[list[datetime], bool, list[datetime], datetime | None]:
+    """Instants from ``first``: those before the window (at most ``max_fires``, and whether
+    more were cut), those due inside it, and the next one after ``now``."""
+    t: datetime | None = first
     older: list[datetime] = []
     more_older = False
     while t is not None and t < window_start:
@@ -80,32 +55,51 @@ def plan(
     while t is not None and t <= now and len(due) < _HARD_LIMIT:
         due.append(t)
         t = expr.next_after(t)
-    out.next_run_at = t
+    return older, more_older, due, t
 
-    for when in older:
-        out.missed.append((when, f"more than {max(window_s, grace_s):g}s late (catch-up window)"))
+
+def catch_up(expr: CronExpr, next_run_at: datetime, now: datetime, *, catchup: str,
+             window_s: float, grace_s: float, max_fires: int) -> CatchUp:
+    """The catch-up rule: which due instants fire, which are missed, the next ``next_run_at``.
+
+    Instants at most ``max(window_s, grace_s)`` late are "in the window":
+    ``latest`` fires the latest one, ``all`` each of them (the newest
+    ``max_fires``), ``skip`` only one at most ``grace_s`` late. Every other due
+    instant is recorded missed (older misses beyond ``max_fires`` are summarised
+    in the last one's detail).
+    """
+    window = max(window_s, grace_s)
+    window_start = now - timedelta(seconds=window)
+    older, more_older, due, after = _enumerate(expr, next_run_at, now, window_start, max_fires)
+    out = CatchUp(next_run_at=after)
+    out.missed = [(when, f"more than {window:g}s late (catch-up window)") for when in older]
     if more_older and out.missed:
         last, detail = out.missed[-1]
         out.missed[-1] = (last, detail + f"; further instants up to {window_start.isoformat()} "
                           "were missed too and are not listed")
+    if not due:
+        return out
+    if catchup == "all":
+        out.chosen = due[-max_fires:]
+        out.missed.extend((d, f"beyond {max_fires} catch-up fires") for d in due[:-max_fires])
+    elif catchup == "skip":
+        on_time = (now - due[-1]).total_seconds() <= grace_s
+        out.chosen = [due[-1]] if on_time else []
+        out.missed.extend((d, "catch-up policy skip") for d in (due[:-1] if on_time else due))
+    else:  # latest: coalesce
+        out.chosen = [due[-1]]
+        out.missed.extend((d, f"coalesced into {due[-1].isoformat()}") for d in due[:-1])
+    return out
 
-    chosen: list[datetime] = []
-    if due:
-        if catchup == "all":
-            chosen = due[-max_fires:]
-            out.missed.extend((d, f"beyond {max_fires} catch-up fires") for d in due[:-max_fires])
-        elif catchup == "skip":
-            latest = due[-1]
-            if (now - latest).total_seconds() <= grace_s:
-                chosen = [latest]
-                rest = due[:-1]
-            else:
-                rest = due
-            out.missed.extend((d, "catch-up policy skip") for d in rest)
-        else:  # latest: coalesce
-            chosen = [due[-1]]
-            out.missed.extend((d, f"coalesced into {due[-1].isoformat()}") for d in due[:-1])
 
+def apply_overlap(out: Plan, chosen: list[datetime], *, overlap: str, active: bool) -> None:
+    """The overlap rule, for fires chosen while a run of the schedule may still be active.
+
+    ``skip`` records the fires skipped, ``allow`` fires, ``buffer_one`` holds
+    one instant back until the active run ends (later ones are skipped), and
+    ``cancel_previous`` fires and asks the active runs to cancel. Fires of one
+    catch-up pass do not count as overlapping each other.
+    """
     if not chosen or not active or overlap == "allow":
         out.fire.extend(chosen)
     elif overlap == "skip":
@@ -122,4 +116,35 @@ def plan(
         out.cancel_active = True
     else:
         out.skipped.extend((d, f"unknown overlap policy '{overlap}'") for d in chosen)
+
+
+def plan(
+    expr: CronExpr,
+    next_run_at: datetime | None,
+    now: datetime,
+    *,
+    catchup: str,
+    window_s: float,
+    grace_s: float,
+    overlap: str,
+    active: bool,
+    buffered_for: datetime | None,
+    max_fires: int,
+) -> Plan:
+    """Decide one schedule's tick: release a buffered fire, then :func:`catch_up`, then
+    :func:`apply_overlap` (overlap counts a run that was active before this tick)."""
+    out = Plan(buffered_for=buffered_for)
+    if buffered_for is not None and not active:
+        # The run that held the buffered instant back has ended: release it now.
+        out.fire.append(buffered_for)
+        out.buffered_for = None
+        active = True
+    if next_run_at is None or next_run_at > now:
+        out.next_run_at = next_run_at
+        return out
+    caught = catch_up(expr, next_run_at, now, catchup=catchup, window_s=window_s,
+                      grace_s=grace_s, max_fires=max_fires)
+    out.next_run_at = caught.next_run_at
+    out.missed = caught.missed
+    apply_overlap(out, caught.chosen, overlap=overlap, active=active)
     return out

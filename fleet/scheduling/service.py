@@ -1,14 +1,12 @@
 """User schedules: add, list, delete, pause, resume, run now, preview.
 
-Every function takes a session and ``now``; the user-facing actions commit
-their own transaction (and change nothing when they raise), while
-:func:`remove_for_graph` joins the caller's transaction. Only a schedule's
-owner may change it: anyone else gets :class:`NotAuthorized`.
+Every function takes a session and ``now``; the actions commit their own
+transaction and change nothing when they raise. A schedule is visible only to
+its owner: another user's schedule is answered exactly as a missing one.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,43 +14,22 @@ from typing import Any
 
 from sqlmodel import Session
 
-from fleet.clock import as_utc
-from fleet.errors import InvalidInput, NotAuthorized, NotFound
-from fleet.scheduling import counters, cron
-from fleet.scheduling.runs import created_event, fire_values, run_values
-from fleet.scheduling.validation import EngineChecker, GraphChecker
+from fleet.engine.blocks.registry import BlockRegistry
+from fleet.errors import InvalidInput, NotFound
+from fleet.ports import RunSender
+from fleet.runs import checks
+from fleet.runs.create import NewRun, create
+from fleet.runs.sending import send_and_record
+from fleet.scheduling import cron, outcomes
 from fleet.settings import Settings
 from fleet.store import graphs as graph_store
-from fleet.store import runs as run_store
 from fleet.store import schedules as store
 from fleet.store.models import Graph, Schedule
-from fleet.sweeps.base import RunSender
 
 log = logging.getLogger("fleet.scheduling")
 
 OVERLAP_POLICIES = ("skip", "allow", "buffer_one", "cancel_previous")
 CATCHUP_POLICIES = ("latest", "all", "skip")
-
-_DEFAULTS = Settings.model_fields
-
-
-def _default(name: str) -> Any:
-    return _DEFAULTS[name].default
-
-
-# --- removal on graph delete / archive (called by the engine) -----------------------
-
-
-def remove_for_graph(session: Session, graph_id: str, now: datetime, reason: str) -> list[str]:
-    """Delete every schedule of ``graph_id`` (logged) and return their ids. Does not commit."""
-    ids = store.ids_for_graph(session, graph_id)
-    if ids:
-        store.delete_ids(session, ids)
-        for schedule_id in ids:
-            log.warning("schedule %s removed at %s: graph %s %s", schedule_id,
-                        as_utc(now).isoformat(), graph_id, reason)
-    return ids
-
 
 # --- preview and description ----------------------------------------------------------
 
@@ -141,26 +118,28 @@ def list_schedules(session: Session, now: datetime, *, user_id: str | None = Non
                                                                limit=limit)]
 
 
-def get_owned(session: Session, schedule_id: str, user_id: str) -> Schedule:
-    """The schedule, if ``user_id`` owns it; NotFound or NotAuthorized otherwise."""
+def get_owned(session: Session, schedule_id: str, user_id: str | None) -> Schedule:
+    """The schedule, if ``user_id`` owns it (None: an operator acting for anyone); else NotFound.
+
+    Another user's schedule is answered exactly as a missing one.
+    """
     schedule = store.get(session, schedule_id, fresh=True)
-    if schedule is None:
-        raise NotFound(f"schedule {schedule_id} does not exist; `fleet schedules list` "
-                       "shows the ids")
-    if schedule.user_id != user_id:
-        raise NotAuthorized(f"user '{user_id}' may not change schedule {schedule_id}: "
-                            "only its owner may")
+    if schedule is None or (user_id is not None and schedule.user_id != user_id):
+        session.rollback()
+        raise NotFound(f"schedule {schedule_id} does not exist"
+                       + (f" for user '{user_id}'" if user_id else "")
+                       + "; `fleet schedules list` shows the ids")
     return schedule
 
 
 # --- add --------------------------------------------------------------------------------
 
 
-def _graph_for(session: Session, graph_id: str, version: int | None, user_id: str,
+def _graph_for(session: Session, user_id: str, graph_id: str, version: int | None,
                problems: list[str]) -> Graph | None:
-    graph = graph_store.get(session, graph_id, version)
+    graph = graph_store.get(session, user_id, graph_id, version)
     label = f"graph '{graph_id}'" + (f" version {version}" if version is not None else "")
-    if graph is None or graph.user_id != user_id:
+    if graph is None:
         # Another user's graph is reported as missing: its existence is not ours to tell.
         problems.append(f"{label} does not exist for user '{user_id}'")
         return None
@@ -170,33 +149,9 @@ def _graph_for(session: Session, graph_id: str, version: int | None, user_id: st
     return graph
 
 
-def add(
-    session: Session,
-    now: datetime,
-    *,
-    user_id: str,
-    graph_id: str,
-    cron_expr: str,
-    timezone: str = "UTC",
-    version: int | None = None,
-    inputs: dict[str, Any] | None = None,
-    name: str = "",
-    overlap: str = "skip",
-    catchup: str = "latest",
-    catchup_window_s: float | None = None,
-    max_input_bytes: int | None = None,
-    checker: GraphChecker | None = None,
-) -> Schedule:
-    """Validate everything, then store the schedule with its first ``next_run_at``. Commits.
-
-    Raises InvalidInput listing every problem (cron, timezone, policies,
-    graph, inputs); nothing is stored then.
-    """
+def _option_problems(user_id: str, overlap: str, catchup: str, window: float,
+                     name: str) -> list[str]:
     problems: list[str] = []
-    inputs = {} if inputs is None else inputs
-    window = _default("default_catchup_window_s") if catchup_window_s is None \
-        else catchup_window_s
-    cap = _default("max_input_bytes") if max_input_bytes is None else max_input_bytes
     if not user_id or not user_id.strip():
         problems.append("user: a user id is required")
     if overlap not in OVERLAP_POLICIES:
@@ -209,27 +164,52 @@ def add(
         problems.append(f"catch-up window must be >= 0 seconds, got {window:g}")
     if len(name) > 256:
         problems.append("name: longer than 256 characters")
-    if not isinstance(inputs, dict):
-        problems.append(f"inputs must be a mapping of name to value, got {type(inputs).__name__}")
-        inputs = {}
-    else:
-        size = len(json.dumps(inputs, default=str).encode())
-        if size > cap:
-            problems.append(f"inputs are {size} bytes; the limit is {cap} (max_input_bytes)")
+    return problems
+
+
+def _check_graph(session: Session, user_id: str, graph_id: str, version: int | None,
+                 inputs: Any, settings: Settings, registry: BlockRegistry,
+                 problems: list[str]) -> Graph | None:
+    """The graph to schedule, adding to ``problems`` what is wrong with it or the inputs."""
+    graph = _graph_for(session, user_id, graph_id, version, problems)
+    if graph is not None:
+        problems.extend(checks.problems(graph.definition, inputs, registry,
+                                        settings.max_input_bytes))
+    return graph
+
+
+def add(
+    session: Session,
+    now: datetime,
+    *,
+    settings: Settings,
+    registry: BlockRegistry,
+    user_id: str,
+    graph_id: str,
+    cron_expr: str,
+    timezone: str = "UTC",
+    version: int | None = None,
+    inputs: dict[str, Any] | None = None,
+    name: str = "",
+    overlap: str = "skip",
+    catchup: str = "latest",
+    catchup_window_s: float | None = None,
+) -> Schedule:
+    """Validate everything, then store the schedule with its first ``next_run_at``. Commits.
+
+    Raises InvalidInput listing every problem (cron, timezone, policies,
+    graph, inputs); nothing is stored then.
+    """
+    inputs = {} if inputs is None else inputs
+    window = (settings.default_catchup_window_s if catchup_window_s is None
+              else catchup_window_s)
+    problems = _option_problems(user_id, overlap, catchup, window, name)
     try:
         expr: cron.CronExpr | None = cron.parse(cron_expr, timezone)
     except InvalidInput as exc:
         problems.extend(exc.problems or [exc.message])
         expr = None
-    graph = _graph_for(session, graph_id, version, user_id, problems)
-    if graph is not None:
-        check = checker or EngineChecker()
-        key = (graph.id, graph.version)
-        graph_problems = check.graph_problems(key, graph.definition)
-        problems.extend(f"graph: {p}" for p in graph_problems)
-        if not graph_problems:
-            problems.extend(f"inputs: {p}" for p in
-                            check.input_problems(key, graph.definition, inputs))
+    _check_graph(session, user_id, graph_id, version, inputs, settings, registry, problems)
     if problems:
         session.rollback()
         raise InvalidInput("the schedule was not added", problems)
@@ -250,7 +230,7 @@ def add(
 # --- owner actions -------------------------------------------------------------------------
 
 
-def delete(session: Session, schedule_id: str, user_id: str, now: datetime) -> str:
+def delete(session: Session, schedule_id: str, user_id: str | None, now: datetime) -> str:
     """Delete the schedule (owner only). Commits."""
     get_owned(session, schedule_id, user_id)
     store.delete_ids(session, [schedule_id])
@@ -259,7 +239,7 @@ def delete(session: Session, schedule_id: str, user_id: str, now: datetime) -> s
     return schedule_id
 
 
-def pause(session: Session, schedule_id: str, user_id: str, now: datetime,
+def pause(session: Session, schedule_id: str, user_id: str | None, now: datetime,
           reason: str = "paused by its owner") -> Schedule:
     """Pause the schedule (owner only): it fires nothing until resumed. Commits."""
     schedule = get_owned(session, schedule_id, user_id)
@@ -270,30 +250,24 @@ def pause(session: Session, schedule_id: str, user_id: str, now: datetime,
     return _reloaded(session, schedule_id)
 
 
-def _check_schedule_graph(session: Session, schedule: Schedule, user_id: str,
-                          checker: GraphChecker | None) -> tuple[Graph | None, list[str]]:
+def _schedule_graph(session: Session, schedule: Schedule, settings: Settings,
+                    registry: BlockRegistry) -> tuple[Graph | None, list[str]]:
     """The schedule's graph and every problem with it and with the schedule's inputs."""
     problems: list[str] = []
-    graph = _graph_for(session, schedule.graph_id, schedule.graph_version, user_id, problems)
-    if graph is not None:
-        check = checker or EngineChecker()
-        key = (graph.id, graph.version)
-        problems.extend(f"graph: {p}" for p in check.graph_problems(key, graph.definition))
-        if not problems:
-            problems.extend(f"inputs: {p}" for p in check.input_problems(
-                key, graph.definition, schedule.input_data))
+    graph = _check_graph(session, schedule.user_id, schedule.graph_id, schedule.graph_version,
+                         schedule.input_data, settings, registry, problems)
     return graph, problems
 
 
-def resume(session: Session, schedule_id: str, user_id: str, now: datetime, *,
-           checker: GraphChecker | None = None) -> Schedule:
+def resume(session: Session, schedule_id: str, user_id: str | None, now: datetime, *,
+           settings: Settings, registry: BlockRegistry) -> Schedule:
     """Resume (owner only): checks the graph again, then fires from the next instant after now.
 
     Instants that passed while paused are not caught up. Commits.
     """
     schedule = get_owned(session, schedule_id, user_id)
     expr = cron.parse(schedule.cron, schedule.timezone)
-    _, problems = _check_schedule_graph(session, schedule, user_id, checker)
+    _, problems = _schedule_graph(session, schedule, settings, registry)
     if problems:
         session.rollback()
         raise InvalidInput(f"schedule {schedule_id} cannot resume; fix the graph first", problems)
@@ -302,40 +276,34 @@ def resume(session: Session, schedule_id: str, user_id: str, now: datetime, *,
         "next_run_at": expr.next_after(now), "updated_at": now,
     })
     session.commit()
-    log.info("schedule %s resumed by %s", schedule_id, user_id)
+    log.info("schedule %s resumed by %s", schedule_id, user_id or "an operator")
     return _reloaded(session, schedule_id)
 
 
-def run_now(session: Session, schedule_id: str, user_id: str, now: datetime, *,
-            send: RunSender | None = None, checker: GraphChecker | None = None) -> str:
-    """Create a queued run from the schedule at once (owner only); returns the run id.
+def run_now(session: Session, schedule_id: str, user_id: str | None, now: datetime, *,
+            settings: Settings, registry: BlockRegistry, send: RunSender) -> str:
+    """Create a queued run from the schedule at once (owner only) and send it; its id.
 
     The run carries the schedule id but no ``scheduled_for`` (it is not one
-    of the cron instants). Commits, then hands the run to ``send``.
+    of the cron instants). Commits, then sends.
     """
     schedule = get_owned(session, schedule_id, user_id)
-    graph, problems = _check_schedule_graph(session, schedule, user_id, checker)
+    graph, problems = _schedule_graph(session, schedule, settings, registry)
     if problems:
         session.rollback()
         raise InvalidInput(f"schedule {schedule_id} cannot run now", problems)
     assert graph is not None
-    values = run_values(schedule, graph, None, now)
-    run_id = values["id"]
-    store.insert_runs(session, [values])
-    store.insert_run_events(session, [created_event(run_id, schedule.id, None, now)])
-    store.insert_fires(session, [fire_values(schedule.id, now, "fired", now, run_id=run_id,
-                                             detail=f"run now by {user_id}")])
+    who = user_id or "an operator"
+    run_id = create(session, NewRun(user_id=schedule.user_id, graph=graph,
+                                    inputs=dict(schedule.input_data or {}),
+                                    detail=f"run now from schedule {schedule.id} by {who}",
+                                    schedule_id=schedule.id), now)
+    assert run_id is not None
+    store.insert_fires(session, [store.fire_row(schedule.id, now, "fired", now, run_id=run_id,
+                                                detail=f"run now by {who}")])
     session.commit()
-    counters.record("fired", schedule.id, now, f"run now by {user_id}: run {run_id}")
-    if send is not None:
-        try:
-            send(run_id)
-            run_store.mark_sent(session, [run_id], now)
-            session.commit()
-        except Exception as exc:  # the re-send sweep sends it later
-            session.rollback()
-            log.warning("run %s of schedule %s not sent (%s); the re-send sweep will",
-                        run_id, schedule_id, exc.__class__.__name__)
+    outcomes.record("fired", schedule.id, now, f"run now by {who}: run {run_id}")
+    send_and_record(session, [run_id], now, send)
     return run_id
 
 

@@ -10,28 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, case, delete, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from fleet.store.db import upsert_insert
 from fleet.store.models import Alert, NotificationSetting
 from fleet.store.types import UTCDateTime, new_id
 
 FIRING, RESOLVED, NOTICE = "firing", "resolved", "notice"
 
 
-def _insert(session: Session) -> Any:
-    name = session.get_bind().dialect.name
-    return postgresql.insert if name == "postgresql" else sqlite.insert
-
-
 def ensure(session: Session, now: datetime, *, kind: str, fingerprint: str, message: str,
            tag: str, user_id: str | None, state: str = FIRING) -> bool:
     """Insert the alert row unless it exists; True when this call inserted it."""
     stmt = (
-        _insert(session)(Alert)
+        upsert_insert(session, Alert)
         .values(id=new_id(), kind=kind, fingerprint=fingerprint, tag=tag, user_id=user_id,
                 state=state, message=message, first_seen_at=now, last_seen_at=now,
                 send_count=0, pending_delivery=False)

@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
 from fleet.errors import FleetError, StoreUnavailable
+from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,12 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 10_000, echo: bool 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size,
                          max_overflow=pool_size * 2)
+
+
+def engine_for(settings: Settings, *, pool_size: int = 5) -> Engine:
+    """The engine of ``settings.database_url``: the one place a process builds its engine."""
+    return make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                       pool_size=pool_size)
 
 
 def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
@@ -116,6 +124,15 @@ def begin_write(session: Session, what: str) -> None:
             "commit or roll back first"
         )
     immediate(session)
+
+
+def upsert_insert(session: Session, table: Any) -> Any:
+    """The dialect's ``INSERT`` for ``table`` (it has ``on_conflict_do_nothing``)."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def session_factory(engine: Engine) -> Callable[[], Session]:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from fleet.store.models import NodeRun, Run, RunEvent
+from fleet.store.db import upsert_insert
+from fleet.store.models import Graph, Run, RunEvent, Runtime
 
 # Conditional UPDATEs are the point of this module: callers re-read what they
 # need, so the ORM need not search its identity map after each one.
@@ -27,11 +29,19 @@ def get(session: Session, run_id: str, *, fresh: bool = False) -> Run | None:
     return session.get(Run, run_id, populate_existing=fresh)
 
 
-def add(session: Session, run: Run) -> Run:
-    """Insert a new run row (flushed, not committed)."""
-    session.add(run)
-    session.flush()
-    return run
+def insert_queued(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Insert new run rows in one statement; returns the ids actually inserted.
+
+    A scheduled fire whose ``(schedule_id, scheduled_for)`` is already present
+    is skipped (``ON CONFLICT DO NOTHING``): a second dispatcher cannot
+    duplicate it. Runs without a schedule never conflict.
+    """
+    if not rows:
+        return []
+    stmt = (upsert_insert(session, Run)
+            .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
+            .returning(col(Run.id)))
+    return list(session.execute(stmt, list(rows)).scalars().all())
 
 
 def update_where(
@@ -158,17 +168,6 @@ def expired_leases(session: Session, now: datetime, limit: int) -> list[LeaseRow
     return [LeaseRow(*r) for r in session.execute(stmt).all()]
 
 
-def lease_expired_condition(now: datetime) -> ColumnElement[bool]:
-    """The reaper's expiry condition, repeated inside its UPDATE."""
-    return and_(col(Run.state) == "running", col(Run.lease_until) < now)
-
-
-def attempts_left_condition(left: bool) -> ColumnElement[bool]:
-    """Runs that may (``left``) or may not be retried."""
-    if left:
-        return col(Run.attempt_count) < col(Run.max_attempts)
-    return col(Run.attempt_count) >= col(Run.max_attempts)
-
 
 def next_lease_expiry(session: Session) -> datetime | None:
     """The earliest ``lease_until`` among running runs (index-backed), or None."""
@@ -212,16 +211,6 @@ def list_runs(
     return list(session.execute(stmt).scalars().all())
 
 
-def node_runs(session: Session, run_id: str) -> list[NodeRun]:
-    """The run's node executions in start order."""
-    stmt = (
-        select(NodeRun)
-        .where(col(NodeRun.run_id) == run_id)
-        .order_by(col(NodeRun.started_at), col(NodeRun.id))
-    )
-    return list(session.execute(stmt).scalars().all())
-
-
 def ids_in_state(session: Session, state: str, limit: int) -> list[str]:
     """Some run ids in ``state`` (for tests and tools)."""
     stmt = select(col(Run.id)).where(col(Run.state) == state).limit(limit)
@@ -249,3 +238,94 @@ def mark_sent(session: Session, run_ids: Sequence[str], now: datetime) -> None:
         session.execute(
             update(Run).where(col(Run.id).in_(list(run_ids))).values(last_sent_at=now)
         )
+
+
+# --- named conditions: what a sweep decided on, repeated inside its UPDATE -----
+
+
+def lease_expired(now: datetime) -> ColumnElement[bool]:
+    """Running, with a lease that ended before ``now``."""
+    return and_(col(Run.state) == "running", col(Run.lease_until) < now)
+
+
+def attempts_left(left: bool) -> ColumnElement[bool]:
+    """Runs that may (``left``) or may not be retried."""
+    if left:
+        return col(Run.attempt_count) < col(Run.max_attempts)
+    return col(Run.attempt_count) >= col(Run.max_attempts)
+
+
+def held_by(runtime_ids: Sequence[str]) -> ColumnElement[bool]:
+    """Held by one of ``runtime_ids``."""
+    return col(Run.runtime_id).in_(list(runtime_ids))
+
+
+def queued_since_before(before: datetime) -> ColumnElement[bool]:
+    """Queued since before ``before``."""
+    return col(Run.queued_at) < before
+
+
+def in_state_since_before(before: datetime) -> ColumnElement[bool]:
+    """Entered its current state before ``before`` (waiting runs)."""
+    return col(Run.state_changed_at) < before
+
+
+def started_before(before: datetime) -> ColumnElement[bool]:
+    """Started before ``before``."""
+    return col(Run.started_at) < before
+
+
+def runtime_gone() -> ColumnElement[bool]:
+    """The run's runtime is unknown, missing or offline."""
+    rt = aliased(Runtime)  # never correlated with a Runtime joined by the caller
+    online = exists().where(col(rt.id) == col(Run.runtime_id), col(rt.status) == "online")
+    return or_(col(Run.runtime_id).is_(None), ~online)
+
+
+# --- sweep candidates (index-backed, oldest first) ----------------------------
+
+
+def queued_before(session: Session, before: datetime, limit: int) -> list[str]:
+    """Queued runs queued before ``before``, oldest first (queued expiry)."""
+    stmt = (select(col(Run.id)).where(col(Run.state) == "queued", col(Run.queued_at) < before)
+            .order_by(col(Run.queued_at)).limit(limit))
+    return list(session.execute(stmt).scalars().all())
+
+
+def waiting_since(session: Session, state: str, before: datetime, limit: int) -> list[str]:
+    """Runs in waiting ``state`` that entered it before ``before``, oldest first."""
+    stmt = (select(col(Run.id))
+            .where(col(Run.state) == state, col(Run.state_changed_at) < before)
+            .order_by(col(Run.state_changed_at)).limit(limit))
+    return list(session.execute(stmt).scalars().all())
+
+
+@dataclass(frozen=True)
+class RunningRow:
+    """A running run as the backstop sees it."""
+
+    id: str
+    started_at: datetime | None
+    timeout_s: float | None  # the run's own, else its graph's
+    runtime_id: str | None
+    runtime_status: str | None  # None: no such runtime row
+
+
+def running_started_before(session: Session, before: datetime, limit: int) -> list[RunningRow]:
+    """Running runs started before ``before`` whose runtime is gone, oldest first, with their
+    timeout and runtime status."""
+    stmt = (
+        select(col(Run.id), col(Run.started_at), func.coalesce(col(Run.timeout_s),
+                                                               col(Graph.timeout_s)),
+               col(Run.runtime_id), col(Runtime.status))
+        .select_from(Run)
+        .outerjoin(Graph, and_(col(Graph.id) == col(Run.graph_id),
+                               col(Graph.version) == col(Run.graph_version)))
+        .outerjoin(Runtime, col(Runtime.id) == col(Run.runtime_id))
+        .where(col(Run.state) == "running", col(Run.started_at) < before,
+               runtime_gone())
+        .order_by(col(Run.started_at)).limit(limit)
+    )
+    return [RunningRow(*r) for r in session.execute(stmt).all()]
+
+

@@ -2,9 +2,10 @@
 
 The dispatcher works in batches: :func:`due_batch` locks due schedules with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (two dispatchers pass each other; on
-SQLite the caller holds ``BEGIN IMMEDIATE``), and :func:`insert_runs` /
-:func:`insert_fires` are ``INSERT ... ON CONFLICT DO NOTHING`` so the unique
-``(schedule_id, scheduled_for)`` of runs makes a duplicate fire impossible.
+SQLite the caller holds ``BEGIN IMMEDIATE``); the runs a fire creates are
+inserted by :func:`fleet.store.runs.insert_queued` (``ON CONFLICT DO NOTHING``
+on the runs' unique ``(schedule_id, scheduled_for)``), and :func:`insert_fires`
+records outcomes the same way.
 """
 
 from __future__ import annotations
@@ -13,21 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
-from fleet.store.models import ACTIVE_STATES, Run, RunEvent, Schedule, ScheduleFire
-
-
-def _dialect(session: Session) -> str:
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    return engine.dialect.name
-
-
-def _insert(session: Session, table: Any) -> Any:
-    return postgresql.insert(table) if _dialect(session) == "postgresql" else sqlite.insert(table)
+from fleet.store.db import upsert_insert
+from fleet.store.models import ACTIVE_STATES, Run, Schedule, ScheduleFire
+from fleet.store.types import new_id
 
 
 def get(session: Session, schedule_id: str, *, fresh: bool = False) -> Schedule | None:
@@ -54,9 +46,10 @@ def list_schedules(session: Session, *, user_id: str | None = None,
     return list(session.execute(stmt).scalars().all())
 
 
-def ids_for_graph(session: Session, graph_id: str) -> list[str]:
-    """Ids of every schedule of ``graph_id`` (index-backed)."""
-    stmt = select(col(Schedule.id)).where(col(Schedule.graph_id) == graph_id)
+def ids_for_graph(session: Session, user_id: str, graph_id: str) -> list[str]:
+    """Ids of every schedule of the user's ``graph_id`` (index-backed)."""
+    stmt = select(col(Schedule.id)).where(col(Schedule.graph_id) == graph_id,
+                                          col(Schedule.user_id) == user_id)
     return list(session.execute(stmt.order_by(col(Schedule.id))).scalars().all())
 
 
@@ -133,37 +126,20 @@ def active_runs(session: Session, schedule_ids: Sequence[str]) -> dict[str, list
     return found
 
 
-def insert_runs(session: Session,
-                rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, datetime]]:
-    """Insert scheduled runs, skipping any ``(schedule_id, scheduled_for)`` already present.
-
-    Returns ``(run_id, schedule_id, scheduled_for)`` of the rows actually
-    inserted: a fire another dispatcher already made is silently absent.
-    """
-    if not rows:
-        return []
-    stmt = (
-        _insert(session, Run)
-        .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
-        .returning(col(Run.id), col(Run.schedule_id), col(Run.scheduled_for))
-    )
-    result = session.execute(stmt, list(rows))
-    return [(r[0], r[1], r[2]) for r in result.all()]
+def fire_row(schedule_id: str, scheduled_for: datetime, outcome: str, now: datetime, *,
+             run_id: str | None = None, detail: str | None = None) -> dict[str, Any]:
+    """One ``schedule_fires`` row for :func:`insert_fires`."""
+    return {"id": new_id(), "schedule_id": schedule_id, "scheduled_for": scheduled_for,
+            "outcome": outcome, "run_id": run_id, "detail": detail, "at": now}
 
 
 def insert_fires(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Record fire outcomes; one already recorded for the same instant and outcome is kept."""
     if rows:
-        stmt = _insert(session, ScheduleFire).on_conflict_do_nothing(
+        stmt = upsert_insert(session, ScheduleFire).on_conflict_do_nothing(
             index_elements=["schedule_id", "scheduled_for", "outcome"]
         )
         session.execute(stmt, list(rows))
-
-
-def insert_run_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert run events in one executemany."""
-    if rows:
-        session.execute(_insert(session, RunEvent), list(rows))
 
 
 def fires(session: Session, schedule_id: str, *, outcome: str | None = None,
@@ -184,13 +160,3 @@ def runs_of(session: Session, schedule_id: str, limit: int = 1000) -> list[Run]:
         .limit(limit)
     )
     return list(session.execute(stmt).scalars().all())
-
-
-def graph_ids_with_schedules(session: Session, graph_ids: Sequence[str]) -> set[str]:
-    """Which of ``graph_ids`` have at least one schedule."""
-    if not graph_ids:
-        return set()
-    stmt = select(col(Schedule.graph_id)).where(
-        or_(*[col(Schedule.graph_id) == g for g in graph_ids])
-    ).distinct()
-    return set(session.execute(stmt).scalars().all())

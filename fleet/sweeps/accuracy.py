@@ -18,9 +18,9 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 
+from fleet.ports import JobContext, JobSpec, Report
 from fleet.store import alerts as alert_store
-from fleet.store import stats
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
+from fleet.store import monitors
 
 KIND = "accuracy_drop"
 SHORT_DAYS, LONG_DAYS = 3, 7
@@ -53,7 +53,7 @@ class AccuracyReport(Report):
                 f"{len(self.alerting)} alerting")
 
 
-def day_value(day: stats.DayStats) -> float:
+def day_value(day: monitors.DayStats) -> float:
     """Mean correctness score when any run carries one, else the success rate."""
     if day.scored:
         return day.score_sum / day.scored
@@ -65,7 +65,7 @@ def _avg(days: dict[date, float], today: date, span: int) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def evaluate(graph_id: str, rows: Sequence[stats.DayStats], today: date, *, min_runs: int,
+def evaluate(graph_id: str, rows: Sequence[monitors.DayStats], today: date, *, min_runs: int,
              window_days: int, min_day_runs: int, threshold: float) -> GraphAccuracy | None:
     """The accuracy verdict of one graph from its per-day rows; None when it has too few runs."""
     total = sum(r.finished for r in rows)
@@ -93,12 +93,12 @@ def alert_message(g: GraphAccuracy) -> str:
             f"({g.runs} finished runs in the lookback). Recent days: {recent}.")
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> AccuracyReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> AccuracyReport:
     """Evaluate every graph with enough runs; alert on drops, resolve recoveries."""
     s = ctx.settings
     since = now - timedelta(days=s.accuracy_lookback_days)
-    by_graph: dict[str, list[stats.DayStats]] = defaultdict(list)
-    for row in stats.daily_outcomes(session, since, now):
+    by_graph: dict[str, list[monitors.DayStats]] = defaultdict(list)
+    for row in monitors.daily_outcomes(session, since, now):
         by_graph[row.graph_id].append(row)
     firing = set(alert_store.firing_fingerprints(session, KIND))
     session.commit()
@@ -125,7 +125,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> AccuracyRepo
     return report
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="accuracy",
     description="alert when a graph's recent success rate drops below its weekly average",
     cron_setting="cron_accuracy",

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from fleet.alerts.masking import group
-from fleet.alerts.notices import send_notice
+from fleet.ports import JobContext, JobSpec, Report
 from fleet.store import alerts as alert_store
-from fleet.store import stats
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
+from fleet.store import monitors
+from fleet.sweeps.notices import send_notice
 
 KIND = "block_error_rate"
 SUMMARY_KIND = "block_error_summary"
@@ -40,8 +40,8 @@ class BlockErrorsReport(Report):
         return f"block_errors: {len(self.alerting)} block(s) over threshold of {self.blocks}"
 
 
-def over_threshold(rows: Sequence[stats.BlockStats], min_executions: int,
-                   threshold: float) -> list[stats.BlockStats]:
+def over_threshold(rows: Sequence[monitors.BlockStats], min_executions: int,
+                   threshold: float) -> list[monitors.BlockStats]:
     """Blocks with at least ``min_executions`` runs and an error rate of at least ``threshold``,
     worst first."""
     bad = [r for r in rows if r.executions >= min_executions
@@ -49,7 +49,7 @@ def over_threshold(rows: Sequence[stats.BlockStats], min_executions: int,
     return sorted(bad, key=lambda r: (-r.error_rate, -r.errors, r.block_id))
 
 
-def alert_message(row: stats.BlockStats, samples: Sequence[tuple[str, int]],
+def alert_message(row: monitors.BlockStats, samples: Sequence[tuple[str, int]],
                   hours: float) -> str:
     """The alert text for one block."""
     lines = [f"Block {row.block_id}: {row.errors} of {row.executions} executions failed "
@@ -60,7 +60,7 @@ def alert_message(row: stats.BlockStats, samples: Sequence[tuple[str, int]],
     return "\n".join(lines)
 
 
-def summary_message(rows: Sequence[stats.BlockStats], top: int, hours: float) -> str:
+def summary_message(rows: Sequence[monitors.BlockStats], top: int, hours: float) -> str:
     """The daily summary: the top blocks by errors, or a "no errors" line."""
     failing = sorted((r for r in rows if r.errors), key=lambda r: (-r.errors, r.block_id))[:top]
     if not failing:
@@ -71,17 +71,17 @@ def summary_message(rows: Sequence[stats.BlockStats], top: int, hours: float) ->
     return "\n".join(lines)
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> BlockErrorsReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> BlockErrorsReport:
     """Compute per-block error rates over the window and alert or summarise."""
     s = ctx.settings
     since = now - timedelta(seconds=s.block_error_window_s)
     hours = s.block_error_window_s / 3600
-    rows = stats.block_stats(session, since, now)
+    rows = monitors.block_stats(session, since, now)
     bad = over_threshold(rows, s.block_error_min_executions, s.block_error_rate_threshold)
     report = BlockErrorsReport(blocks=len(rows), alerting=[r.block_id for r in bad])
     messages = []
     for row in bad:
-        errors = stats.block_errors(session, row.block_id, since, now, SAMPLE_SCAN)
+        errors = monitors.block_errors(session, row.block_id, since, now, SAMPLE_SCAN)
         messages.append((row, alert_message(row, group(errors, s.block_error_samples), hours)))
     firing = set(alert_store.firing_fingerprints(session, KIND))
     session.commit()
@@ -104,7 +104,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> BlockErrorsR
     return report
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="block_errors",
     description="alert on blocks whose error rate is over the threshold, else summarise",
     cron_setting="cron_block_errors",

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from fleet.store import stats
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
+from fleet.ports import JobContext, JobSpec, Report
+from fleet.store import monitors
 
 KIND = "late_executions"
 NONE_MESSAGE = "No late executions detected."
@@ -60,7 +60,7 @@ def window(now: datetime, queued_after_s: float, lookback_s: float,
                   now - timedelta(seconds=running_after_s))
 
 
-def _since(row: stats.LateRow) -> datetime:
+def _since(row: monitors.LateRow) -> datetime:
     value = row.started_at if row.state == "running" else row.queued_at
     return value or datetime.min.replace(tzinfo=UTC)
 
@@ -69,13 +69,13 @@ def _fmt(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def fingerprint(rows: Sequence[stats.LateRow]) -> str:
+def fingerprint(rows: Sequence[monitors.LateRow]) -> str:
     """A stable name for the late set: a hash of its sorted run ids."""
     digest = hashlib.sha256("\n".join(sorted(r.id for r in rows)).encode()).hexdigest()
     return f"late:{len(rows)}:{digest[:32]}"
 
 
-def message(rows: Sequence[stats.LateRow], *, listed: int = 5) -> str:
+def message(rows: Sequence[monitors.LateRow], *, listed: int = 5) -> str:
     """The alert text: totals by state, distinct users, the oldest ``listed``, how many more."""
     if not rows:
         return NONE_MESSAGE
@@ -95,11 +95,11 @@ def message(rows: Sequence[stats.LateRow], *, listed: int = 5) -> str:
     return "\n".join(lines)
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> LateExecutionsReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> LateExecutionsReport:
     """Find late runs and alert on the set (or resolve the alert when it is empty)."""
     s = ctx.settings
     w = window(now, s.late_queued_after_s, s.late_lookback_s, s.late_running_after_s)
-    rows = stats.late_runs(session, queued_before=w.queued_before, queued_since=w.queued_since,
+    rows = monitors.late_runs(session, queued_before=w.queued_before, queued_since=w.queued_since,
                            running_before=w.running_before)
     session.commit()
     text = message(rows, listed=s.late_list_count)
@@ -123,7 +123,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> LateExecutio
     return report
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="late_executions",
     description="alert on runs queued or running for too long",
     cron_setting="cron_late_executions",

@@ -8,14 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from fleet.errors import RUN_QUEUED_EXPIRED
+from fleet.ports import JobContext, JobSpec, Report
 from fleet.runs import fsm
-from fleet.store import stats
+from fleet.store import runs as run_store
 from fleet.store.db import begin_write
-from fleet.store.models import Run, RunState
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
+from fleet.store.models import RunState
 
 
 @dataclass
@@ -41,17 +41,17 @@ def cutoff(now: datetime, expiry_s: float) -> datetime | None:
     return now - timedelta(seconds=expiry_s)
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> QueuedExpiryReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> QueuedExpiryReport:
     """Fail the oldest over-age queued runs, one batch."""
     s = ctx.settings
     before = cutoff(now, s.queued_expiry_s)
     if before is None:
         return QueuedExpiryReport(disabled=True)
     begin_write(session, "queued_expiry")
-    ids = stats.queued_before(session, before, s.queued_expiry_batch)
+    ids = run_store.queued_before(session, before, s.queued_expiry_batch)
     expired = fsm.transition_many(
         session, ids, [RunState.QUEUED], RunState.FAILED, now,
-        extra=[col(Run.queued_at) < before], detail="queued too long; expired",
+        extra=[run_store.queued_since_before(before)], detail="queued too long; expired",
         error_code=RUN_QUEUED_EXPIRED,
         error_detail=f"the run waited in the queue for more than {s.queued_expiry_s:g} s "
                      "without a worker claiming it",
@@ -60,7 +60,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> QueuedExpiry
     return QueuedExpiryReport(expired=expired, more=len(ids) >= s.queued_expiry_batch)
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="queued_expiry",
     description="fail runs that stayed queued longer than queued_expiry_s",
     cron_setting="cron_queued_expiry",

@@ -1,44 +1,48 @@
-"""Every system job by name: the one list the CLI and the periodiq actors read.
-
-Each module named here exposes ``SWEEP: SweepSpec``.
-"""
+"""Every system job by name: the one list the CLI, the periodiq actors and ``fleet dev`` read."""
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-
 from fleet.errors import NotFound
-from fleet.sweeps.base import SweepSpec
+from fleet.ports import JobSpec
+from fleet.sweeps import (
+    accuracy,
+    block_errors,
+    dispatch,
+    late_executions,
+    queued_expiry,
+    reaper,
+    resend,
+    retention,
+    running_backstop,
+    runtime_gc,
+    stale_runtimes,
+    waiting_timeouts,
+    weekly_summary,
+)
 
-MODULES: tuple[str, ...] = (
-    "fleet.scheduling.dispatcher",
-    "fleet.runs.reaper",
-    "fleet.sweeps.stale_runtimes",
-    "fleet.sweeps.resend",
-    "fleet.sweeps.queued_expiry",
-    "fleet.sweeps.running_backstop",
-    "fleet.sweeps.waiting_timeouts",
-    "fleet.sweeps.late_executions",
-    "fleet.sweeps.block_errors",
-    "fleet.sweeps.accuracy",
-    "fleet.sweeps.weekly_summary",
-    "fleet.sweeps.runtime_gc",
-    "fleet.sweeps.retention",
+JOBS: tuple[JobSpec, ...] = (
+    dispatch.SWEEP,
+    reaper.SWEEP,
+    stale_runtimes.SWEEP,
+    resend.SWEEP,
+    queued_expiry.SWEEP,
+    running_backstop.SWEEP,
+    waiting_timeouts.SWEEP,
+    late_executions.SWEEP,
+    block_errors.SWEEP,
+    accuracy.SWEEP,
+    weekly_summary.SWEEP,
+    runtime_gc.SWEEP,
+    retention.SWEEP,
 )
 
 
-@cache
-def all_sweeps() -> dict[str, SweepSpec]:
+def all_sweeps() -> dict[str, JobSpec]:
     """Name -> spec of every system job, in registry order."""
-    specs: dict[str, SweepSpec] = {}
-    for module in MODULES:
-        spec: SweepSpec = importlib.import_module(module).SWEEP
-        specs[spec.name] = spec
-    return specs
+    return {spec.name: spec for spec in JOBS}
 
 
-def get(name: str) -> SweepSpec:
+def get(name: str) -> JobSpec:
     """The job called ``name``, or a NotFound naming the known ones."""
     specs = all_sweeps()
     if name not in specs:

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from fleet.ports import JobContext, JobSpec, Report
 from fleet.store import alerts as alert_store
-from fleet.store import stats
+from fleet.store import retention as store
 from fleet.store.db import begin_write
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
 
 
 @dataclass
@@ -40,15 +40,15 @@ def cutoff(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> RetentionReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> RetentionReport:
     """Prune old finished runs in batches, committing each."""
     s = ctx.settings
     before = cutoff(now, s.retention_days)
     report = RetentionReport()
     for _ in range(s.sweep_max_batches):
         begin_write(session, "retention")
-        ids = stats.finished_before(session, before, s.retention_batch)
-        runs, nodes, events = stats.delete_runs(session, ids, before)
+        ids = store.finished_before(session, before, s.retention_batch)
+        runs, nodes, events = store.delete_runs(session, ids, before)
         session.commit()
         report.runs += runs
         report.node_runs += nodes
@@ -63,7 +63,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> RetentionRep
     return report
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="retention",
     description="prune finished runs, node runs and events older than retention_days",
     cron_setting="cron_retention",

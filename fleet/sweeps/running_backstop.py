@@ -11,14 +11,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from fleet.errors import RUN_TIMEOUT
+from fleet.ports import JobContext, JobSpec, Report
 from fleet.runs import fsm
-from fleet.store import stats
+from fleet.store import runs as run_store
 from fleet.store.db import begin_write
-from fleet.store.models import Run, RunState
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
+from fleet.store.models import RunState
 
 
 @dataclass
@@ -33,7 +33,7 @@ class RunningBackstopReport(Report):
         return f"running_backstop: examined {self.examined}, timed out {len(self.timed_out)}"
 
 
-def decide(row: stats.RunningRow, now: datetime, default_timeout_s: float) -> bool:
+def decide(row: run_store.RunningRow, now: datetime, default_timeout_s: float) -> bool:
     """Whether the run is strictly past its timeout and its runtime is gone."""
     if row.started_at is None:
         return False
@@ -43,14 +43,14 @@ def decide(row: stats.RunningRow, now: datetime, default_timeout_s: float) -> bo
     return past and gone
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> RunningBackstopReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> RunningBackstopReport:
     """Time out abandoned running runs, up to ``backstop_batch``."""
     s = ctx.settings
     report = RunningBackstopReport()
     begin_write(session, "running_backstop")
     # No run can be past its timeout before the shortest one allowed has passed;
     # the per-run timeout is applied by decide().
-    rows = stats.running_started_before(session, now, s.backstop_batch)
+    rows = run_store.running_started_before(session, now, s.backstop_batch)
     report.examined = len(rows)
     # One UPDATE per distinct timeout, its cut-off and the runtime check repeated inside.
     by_timeout: dict[float, list[str]] = defaultdict(list)
@@ -61,8 +61,8 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> RunningBacks
     for timeout, ids in sorted(by_timeout.items()):
         report.timed_out += fsm.transition_many(
             session, ids, [RunState.RUNNING], RunState.TIMEOUT, now,
-            extra=[col(Run.started_at) < now - timedelta(seconds=timeout),
-                   stats.runtime_gone_condition()],
+            extra=[run_store.started_before(now - timedelta(seconds=timeout)),
+                   run_store.runtime_gone()],
             detail="past its timeout with its runtime gone", error_code=RUN_TIMEOUT,
             error_detail="the run ran past its timeout and the runtime executing it is gone",
         )
@@ -70,7 +70,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> RunningBacks
     return report
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="running_backstop",
     description="time out running runs past their timeout whose runtime is gone",
     cron_setting="cron_running_backstop",

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from fleet.ports import JobContext, JobSpec, Report
 from fleet.store import runtimes as rt_store
 from fleet.store.db import begin_write
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
 
 
 @dataclass
@@ -34,7 +34,7 @@ def cutoff(now: datetime, after_s: float) -> datetime:
     return now - timedelta(seconds=after_s)
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> RuntimeGcReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> RuntimeGcReport:
     """Delete long-offline runtimes batch by batch, committing each."""
     s = ctx.settings
     before = cutoff(now, s.runtime_gc_after_s)
@@ -52,7 +52,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> RuntimeGcRep
     return report
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="runtime_gc",
     description="delete runtimes offline for longer than runtime_gc_after_s",
     cron_setting="cron_runtime_gc",

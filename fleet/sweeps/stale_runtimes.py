@@ -15,17 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from fleet.errors import RUN_RUNTIME_GONE
+from fleet.ports import JobContext, JobSpec, Report
 from fleet.runs import reaper
+from fleet.runs.sending import send_and_record
 from fleet.store import runs as run_store
 from fleet.store import runtimes as rt_store
 from fleet.store.db import begin_write
-from fleet.store.models import Run
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
-from fleet.sweeps.resend import send_all
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +62,6 @@ def decide(candidates: Sequence[str], alive: Mapping[str, bool] | None) -> list[
     return [r for r in candidates if not alive.get(r, False)]
 
 
-def _held_by(runtime_ids: Sequence[str]) -> ColumnElement[bool]:
-    return col(Run.runtime_id).in_(list(runtime_ids))
-
-
 def release_runs(session: Session, runtime_ids: Sequence[str], now: datetime,
                  ) -> tuple[list[str], list[str]]:
     """Requeue (attempts left) or fail the running runs held by ``runtime_ids``.
@@ -79,14 +73,14 @@ def release_runs(session: Session, runtime_ids: Sequence[str], now: datetime,
     if not ids:
         return [], []
     return reaper.requeue_or_fail(
-        session, now, requeue_ids=ids, fail_ids=ids, still=_held_by(runtime_ids),
+        session, now, requeue_ids=ids, fail_ids=ids, still=run_store.held_by(runtime_ids),
         reason="runtime went offline (stale heartbeat)", error_code=RUN_RUNTIME_GONE,
         error_detail="the runtime executing this run stopped heartbeating and the run has "
                      "used all its attempts",
     )
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> StaleRuntimesReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> StaleRuntimesReport:
     """Mark stale runtimes offline and release their runs; re-send the requeued ones."""
     s = ctx.settings
     report = StaleRuntimesReport()
@@ -117,13 +111,11 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> StaleRuntime
             break
     if report.offline:
         log.warning("runtimes marked offline: %s", ", ".join(report.offline))
-    sent, _ = send_all(session, report.requeued, now, ctx.send_run)
-    session.commit()
-    report.sent = sent
+    report.sent = send_and_record(session, report.requeued, now, ctx.send_run).sent
     return report
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="stale_runtimes",
     description="mark runtimes with a stale heartbeat offline and release their runs",
     cron_setting="cron_stale_runtimes",

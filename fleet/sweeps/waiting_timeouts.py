@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from fleet.errors import RUN_WAIT_TIMEOUT
+from fleet.ports import JobContext, JobSpec, Report
 from fleet.runs import fsm
-from fleet.store import stats
+from fleet.store import runs as run_store
 from fleet.store.db import begin_write
-from fleet.store.models import Run, RunState
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
+from fleet.store.models import RunState
 
 
 @dataclass
@@ -39,27 +39,27 @@ def cutoffs(now: datetime, tool_s: float, approval_s: float) -> dict[RunState, d
             RunState.WAITING_APPROVAL: now - timedelta(seconds=approval_s)}
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> WaitingTimeoutsReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> WaitingTimeoutsReport:
     """Time out over-long waits, up to ``waiting_timeout_batch`` per state."""
     s = ctx.settings
     limits = cutoffs(now, s.waiting_tool_timeout_s, s.waiting_approval_timeout_s)
     report = WaitingTimeoutsReport()
     begin_write(session, "waiting_timeouts")
     before = limits[RunState.WAITING_TOOL]
-    ids = stats.waiting_since(session, RunState.WAITING_TOOL.value, before,
+    ids = run_store.waiting_since(session, RunState.WAITING_TOOL.value, before,
                               s.waiting_timeout_batch)
     report.tool_failed = fsm.transition_many(
         session, ids, [RunState.WAITING_TOOL], RunState.FAILED, now,
-        extra=[col(Run.state_changed_at) < before], detail="tool result never arrived",
+        extra=[run_store.in_state_since_before(before)], detail="tool result never arrived",
         error_code=RUN_WAIT_TIMEOUT,
         error_detail=f"no tool result within {s.waiting_tool_timeout_s:g} s",
     )
     before = limits[RunState.WAITING_APPROVAL]
-    ids = stats.waiting_since(session, RunState.WAITING_APPROVAL.value, before,
+    ids = run_store.waiting_since(session, RunState.WAITING_APPROVAL.value, before,
                               s.waiting_timeout_batch)
     report.approval_timed_out = fsm.transition_many(
         session, ids, [RunState.WAITING_APPROVAL], RunState.TIMEOUT, now,
-        extra=[col(Run.state_changed_at) < before], detail="approval never given",
+        extra=[run_store.in_state_since_before(before)], detail="approval never given",
         error_code=RUN_WAIT_TIMEOUT,
         error_detail=f"no approval within {s.waiting_approval_timeout_s:g} s",
     )
@@ -67,7 +67,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> WaitingTimeo
     return report
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="waiting_timeouts",
     description="fail runs waiting too long for a tool, time out unanswered approvals",
     cron_setting="cron_waiting_timeouts",

@@ -14,10 +14,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from fleet.alerts.notices import send_notice
+from fleet.ports import JobContext, JobSpec, Report
 from fleet.store import alerts as alert_store
-from fleet.store import stats
-from fleet.sweeps.base import Report, SweepContext, SweepSpec
+from fleet.store import monitors
+from fleet.sweeps.notices import send_notice
+
+FAILED = ("failed", "timeout")  # the terminal states that count as failures
 
 KIND = "weekly_summary"
 WEEK = timedelta(days=7)
@@ -63,7 +65,7 @@ class WeeklySummaryReport(Report):
                 f"{len(self.opted_out)} opted out")
 
 
-def summarise(rows: Sequence[stats.UserGraphStats]) -> dict[str, UserWeek]:
+def summarise(rows: Sequence[monitors.UserGraphStats]) -> dict[str, UserWeek]:
     """Fold per (user, graph, state) rows into one summary per user."""
     weeks: dict[str, UserWeek] = {}
     per_graph: dict[str, Counter[str]] = defaultdict(Counter)
@@ -76,7 +78,7 @@ def summarise(rows: Sequence[stats.UserGraphStats]) -> dict[str, UserWeek]:
         per_graph[r.user_id][r.graph_id] += r.runs
         if r.state == "completed":
             w.succeeded += r.runs
-        elif r.state in stats.FAILED:
+        elif r.state in FAILED:
             w.failed += r.runs
             failing[r.user_id][r.graph_id] += r.runs
     for user, w in weeks.items():
@@ -104,10 +106,10 @@ def message(w: UserWeek, since: datetime, until: datetime) -> str:
     return "\n".join(lines)
 
 
-def run_once(session: Session, now: datetime, ctx: SweepContext) -> WeeklySummaryReport:
+def run_once(session: Session, now: datetime, ctx: JobContext) -> WeeklySummaryReport:
     """Send each active user their summary of the 7 days before ``now``."""
     since = now - WEEK
-    weeks = summarise(stats.user_graph_stats(session, since, now))
+    weeks = summarise(monitors.user_graph_stats(session, since, now))
     report = WeeklySummaryReport(week_of=since.date().isoformat())
     for user_id in sorted(weeks):
         setting = alert_store.get_notification(session, user_id)
@@ -124,7 +126,7 @@ def run_once(session: Session, now: datetime, ctx: SweepContext) -> WeeklySummar
     return report
 
 
-SWEEP = SweepSpec(
+SWEEP = JobSpec(
     name="weekly_summary",
     description="send each active user a summary of their week",
     cron_setting="cron_weekly_summary",

@@ -1,50 +1,33 @@
 """In-memory doubles shipped with fleet, used by tests and by ``fleet dev``.
 
-Each external port has one here: the clock (:class:`FixedClock`), the run
-sender (:class:`RecordingSender`). Throwaway real servers for integration
-tests live in :mod:`fleet.testing.servers`.
+Every external port has one here:
+
+| port | real | double |
+|---|---|---|
+| clock | :func:`fleet.clock.utcnow` | :class:`FixedClock` |
+| run sender | :func:`fleet.worker.broker.make_sender` | :class:`RecordingSender` |
+| liveness | :class:`fleet.worker.liveness.RedisLiveness` | :class:`InMemoryLiveness` |
+| alert channel | :class:`fleet.alerts.channels.AppriseChannel` | :class:`RecordingChannel` |
+| alert port | :class:`fleet.alerts.service.AlertService` | :class:`RecordingAlerts` |
+| broker | Dramatiq ``RedisBroker`` | Dramatiq ``StubBroker`` (see :mod:`fleet.worker.broker`) |
+| executor | :func:`fleet.runs.execute.execute` | :class:`ScriptedExecutor` |
+
+Throwaway real servers for integration tests live in :mod:`fleet.testing.servers`.
 """
 
-from __future__ import annotations
+from fleet.testing.alerts import RecordingAlerts, RecordingChannel, Sent
+from fleet.testing.clock import FixedClock, MonotonicClock
+from fleet.testing.executor import ScriptedExecutor
+from fleet.testing.liveness import InMemoryLiveness
+from fleet.testing.sender import RecordingSender
 
-import threading
-from datetime import datetime, timedelta
-
-
-class FixedClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> datetime:
-        """Move the clock forward and return the new instant."""
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-            return self._now
-
-    def set(self, value: datetime) -> None:
-        """Jump to ``value``."""
-        with self._lock:
-            self._now = value
-
-
-class RecordingSender:
-    """A run sender that records the run ids it was asked to send.
-
-    ``fail=True`` makes every send raise, as a broker outage would.
-    """
-
-    def __init__(self, fail: bool = False) -> None:
-        self.sent: list[str] = []
-        self.fail = fail
-
-    def __call__(self, run_id: str) -> None:
-        if self.fail:
-            raise ConnectionError("broker unavailable (RecordingSender.fail is set)")
-        self.sent.append(run_id)
+__all__ = [
+    "FixedClock",
+    "InMemoryLiveness",
+    "MonotonicClock",
+    "RecordingAlerts",
+    "RecordingChannel",
+    "RecordingSender",
+    "ScriptedExecutor",
+    "Sent",
+]

@@ -19,13 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleet.errors import FleetError
-
-
-class ServerUnavailable(FleetError):
-    """A test server could not be found or started."""
-
-    code = "E-TEST-SERVER"
+from fleet.errors import ServerUnavailable
 
 
 def free_port() -> int:

@@ -94,8 +94,8 @@ def test_procfile_shape_is_valid_for_honcho() -> None:
     procfile = (ROOT / "Procfile").read_text()
     entries = dict(line.split(":", 1) for line in procfile.splitlines()
                    if line.strip() and not line.startswith("#"))
-    assert entries["worker"].split()[:2] == ["dramatiq", "actors"]
-    assert "periodiq schedules" in entries["scheduler"]
+    assert entries["worker"].split()[:2] == ["dramatiq", "actors.main"]
+    assert "periodiq schedules.main" in entries["scheduler"]
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent))
     assert honcho is not None, "honcho is a test dependency (pip install -e '.[test]')"
     checked = subprocess.run([honcho, "check"], cwd=ROOT, capture_output=True, text=True,

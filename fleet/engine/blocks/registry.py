@@ -6,7 +6,17 @@ import logging
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
+from fleet.engine.blocks.approval import ApprovalBlock
 from fleet.engine.blocks.base import Block
+from fleet.engine.blocks.branch import BranchBlock
+from fleet.engine.blocks.constant import ConstantBlock
+from fleet.engine.blocks.delay import DelayBlock
+from fleet.engine.blocks.failing import FailingBlock
+from fleet.engine.blocks.http import HttpRequestBlock
+from fleet.engine.blocks.json_field import JsonFieldBlock
+from fleet.engine.blocks.subgraph import SubGraphBlock
+from fleet.engine.blocks.template import TemplateBlock
+from fleet.engine.blocks.tool import ToolCallBlock
 from fleet.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -86,17 +96,6 @@ class BlockRegistry:
 
 def builtin_blocks() -> list[type[Block]]:
     """The built-in block classes."""
-    from fleet.engine.blocks.approval import ApprovalBlock
-    from fleet.engine.blocks.branch import BranchBlock
-    from fleet.engine.blocks.constant import ConstantBlock
-    from fleet.engine.blocks.delay import DelayBlock
-    from fleet.engine.blocks.failing import FailingBlock
-    from fleet.engine.blocks.http import HttpRequestBlock
-    from fleet.engine.blocks.json_field import JsonFieldBlock
-    from fleet.engine.blocks.subgraph import SubGraphBlock
-    from fleet.engine.blocks.template import TemplateBlock
-    from fleet.engine.blocks.tool import ToolCallBlock
-
     return [ConstantBlock, TemplateBlock, JsonFieldBlock, BranchBlock, DelayBlock,
             HttpRequestBlock, SubGraphBlock, ApprovalBlock, ToolCallBlock, FailingBlock]
 

@@ -12,14 +12,17 @@ from fleet.store.types import UTCDateTime
 
 
 class Graph(SQLModel, table=True):
-    """One version of a user's graph; ``(id, version)`` is the key."""
+    """One version of a user's graph; ``(user_id, id, version)`` is the key.
+
+    Graph ids are per owner: two users can each have a graph ``hello``.
+    """
 
     __tablename__ = "graphs"
-    __table_args__ = (Index("ix_graphs_user_id", "user_id"),)
+    __table_args__ = (Index("ix_graphs_user_active", "user_id", "is_active", "updated_at"),)
 
+    user_id: str = Field(primary_key=True, max_length=128)
     id: str = Field(primary_key=True, max_length=128)
     version: int = Field(primary_key=True)
-    user_id: str = Field(max_length=128)
     name: str = Field(max_length=256)
     description: str = ""
     definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -55,6 +55,7 @@ class Run(SQLModel, table=True):
     graph_version: int
     schedule_id: str | None = Field(default=None, max_length=64)
     scheduled_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    retry_of: str | None = Field(default=None, max_length=64)  # the run this one retries
 
     state: str = Field(default=RunState.QUEUED.value, max_length=32)
     inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -9,21 +9,21 @@ import pytest
 from sqlmodel import Session
 
 from fleet.alerts.service import AlertService
+from fleet.ports import JobContext
 from fleet.runs import leases
 from fleet.settings import Settings
 from fleet.store import alerts as alert_store
 from fleet.sweeps import late_executions
-from fleet.sweeps.base import SweepContext
 from tests.helpers import make_run
 from tests.integration.alerts.conftest import Endpoint
 
 TICK = timedelta(minutes=5)
 
 
-def _ctx(settings: Settings, endpoint: Endpoint) -> SweepContext:
+def _ctx(settings: Settings, endpoint: Endpoint) -> JobContext:
     s = settings.model_copy(update={"alert_urls_ops": [endpoint.url("ops")],
                                     "late_lookback_s": 86_400.0, "alert_timeout_s": 3.0})
-    return SweepContext(settings=s, alerts=AlertService.from_settings(s))
+    return JobContext(settings=s, alerts=AlertService.from_settings(s))
 
 
 def test_late_alert_flow_through_apprise(session: Session, now: datetime, settings: Settings,

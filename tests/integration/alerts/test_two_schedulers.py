@@ -30,12 +30,12 @@ SCRIPT = textwrap.dedent("""
     from fleet.settings import Settings
     from fleet.store.db import make_engine
     from fleet.sweeps import late_executions
-    from fleet.sweeps.base import SweepContext
+    from fleet.ports import JobContext
 
     url, hook, start, go_file, ticks = sys.argv[1:6]
     settings = Settings(database_url=url, alert_urls_ops=[hook], late_lookback_s=86400.0,
                         _env_file=None)
-    ctx = SweepContext(settings=settings, alerts=AlertService.from_settings(settings))
+    ctx = JobContext(settings=settings, alerts=AlertService.from_settings(settings))
     engine = make_engine(url)
     deadline = time.monotonic() + 30
     import os

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from fleet.runtime.broker import build_broker, make_sender
+from fleet.ports import RunSender
 from fleet.settings import Settings
 from fleet.store.db import make_engine
-from fleet.sweeps.base import RunSender
+from fleet.worker.broker import build_broker, make_sender
 from tests.integration.fleet.procs import FAST_ENV, Workers, truncate
 
 

@@ -70,7 +70,7 @@ class Workers:
         """One ``dramatiq`` invocation with one worker process."""
         log = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "actors", "--path", str(ROOT),
+            [sys.executable, "-m", "dramatiq", "actors.main", "--path", str(ROOT),
              "--processes", "1", "--threads", str(threads)],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -8,13 +8,15 @@ from typing import Any
 
 from sqlmodel import Session
 
+from fleet.runs.execute import StopSignal
 from fleet.runs.leases import Lease
-from fleet.runtime.execution import Result, execute_message
-from fleet.runtime.shutdown import shutdown
 from fleet.settings import Settings
 from fleet.store import runs as store
+from fleet.testing import ScriptedExecutor
+from fleet.worker.execution import Result, execute_message
+from fleet.worker.shutdown import shutdown
 from tests.helpers import make_run
-from tests.integration.fleet.support import FakeStop, ScriptedExecutor, make_runtime
+from tests.integration.fleet.support import make_runtime
 
 
 def test_executes_a_claimed_run_once(session: Session, settings: Settings,
@@ -23,7 +25,7 @@ def test_executes_a_claimed_run_once(session: Session, settings: Settings,
     run = make_run(session, now)
     seen: list[int] = []
 
-    def body(open_session: Any, lease: Lease, stop: FakeStop) -> str:
+    def body(open_session: Any, lease: Lease, stop: StopSignal) -> str:
         seen.append(len(rt.held()))  # the heartbeat sees the lease while it runs
         with open_session() as s:
             row = store.get(s, lease.run_id)
@@ -70,9 +72,9 @@ def test_shutdown_releases_in_flight_run_without_spending_the_attempt(
     run = make_run(session, now)
     started = threading.Event()
 
-    def body(open_session: Any, lease: Lease, stop: FakeStop) -> str:
+    def body(open_session: Any, lease: Lease, stop: StopSignal) -> str:
         started.set()
-        assert stop.event.wait(10), "the shutdown never reached the execution"
+        assert stop.wait(10), "the shutdown never reached the execution"
         return "stopped"  # like the engine on shutdown: no state written
 
     result: list[Result] = []
@@ -100,7 +102,7 @@ def test_shutdown_releases_stuck_executions_after_the_grace(
 
     lease = leases.claim(session, run.id, now, rt.runtime_id)
     assert lease is not None
-    stop = FakeStop()
+    stop = StopSignal()
     rt.hold(lease, stop)  # an execution that never returns
     assert shutdown(rt) == [run.id]
     assert stop.reason() == "shutdown" and sender.sent == [run.id]

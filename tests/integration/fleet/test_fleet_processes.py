@@ -13,11 +13,11 @@ from sqlmodel import Session, col
 
 from fleet.clock import utcnow
 from fleet.engine.blocks.registry import default_registry
+from fleet.ports import RunSender
 from fleet.runs.submit import submit
 from fleet.settings import Settings
 from fleet.store import runs as store
 from fleet.store.models import NodeRun, Run, RunEvent
-from fleet.sweeps.base import RunSender
 from tests.integration.fleet.procs import (
     CHAIN,
     Workers,
@@ -160,8 +160,8 @@ def test_sigterm_mid_run_requeues_without_spending_the_attempt(
 def test_redis_down_submissions_stay_queued_then_run(
         workers: Callable[..., Workers], pg_engine: Engine, fleet_settings: Settings,
         sender: RunSender, redis_server: object) -> None:
+    from fleet.ports import JobContext
     from fleet.sweeps import resend
-    from fleet.sweeps.base import SweepContext
 
     with Session(pg_engine) as s:
         add_graph(s, CHAIN, utcnow())
@@ -175,7 +175,7 @@ def test_redis_down_submissions_stay_queued_then_run(
                    for r in rows)
     finally:
         redis_server.start()  # type: ignore[attr-defined]
-    ctx = SweepContext(settings=fleet_settings, send_run=sender)
+    ctx = JobContext(settings=fleet_settings, send_run=sender)
     with Session(pg_engine) as s:
         resend.SWEEP.run_once(s, utcnow() + timedelta(seconds=fleet_settings.resend_after_s + 1),
                               ctx)

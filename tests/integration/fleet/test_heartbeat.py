@@ -7,14 +7,15 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from fleet.runs import leases
-from fleet.runtime.heartbeat import Heartbeat
-from fleet.runtime.liveness import InMemoryLiveness
-from fleet.runtime.registration import mark_offline, register
+from fleet.runs.execute import StopSignal
 from fleet.settings import Settings
 from fleet.store import runs as store
 from fleet.store import runtimes as runtime_store
+from fleet.testing import InMemoryLiveness
+from fleet.worker.heartbeat import Heartbeat
+from fleet.worker.registration import mark_offline, register
 from tests.helpers import make_run
-from tests.integration.fleet.support import FakeStop, make_runtime
+from tests.integration.fleet.support import make_runtime
 
 
 def _claim(session: Session, run_id: str, now: datetime, runtime_id: str,
@@ -46,7 +47,7 @@ def test_tick_extends_every_held_lease_in_one_batch(session: Session, settings: 
     runs = [make_run(session, now) for _ in range(3)]
     held = [_claim(session, r.id, now, rt.runtime_id) for r in runs]
     for lease in held:
-        rt.hold(lease, FakeStop())
+        rt.hold(lease, StopSignal())
     later = now + timedelta(seconds=15)
     report = Heartbeat(rt).tick(later)
     assert sorted(report.extended) == sorted(r.id for r in runs)
@@ -64,7 +65,7 @@ def test_tick_stops_lost_and_cancelled_executions(session: Session, settings: Se
     stops = {}
     for run, ttl in ((kept, 60), (lost, 5), (cancelled, 60)):
         lease = _claim(session, run.id, now, rt.runtime_id, ttl)
-        stops[run.id] = FakeStop()
+        stops[run.id] = StopSignal()
         rt.hold(lease, stops[run.id])
     store.update_where(session, [cancelled.id], from_states=["running"],
                        values={"cancel_requested": True})
@@ -127,7 +128,7 @@ def test_tick_survives_a_database_outage(tmp_path: object, now: datetime) -> Non
     settings = Settings(database_url="sqlite:////nonexistent-dir/x.sqlite",  # type: ignore[call-arg]
                         _env_file=None)
     rt, _ = make_runtime(settings, clock=lambda: now)
-    rt.hold(leases.Lease("r1", "l1", now, 1), FakeStop())
+    rt.hold(leases.Lease("r1", "l1", now, 1), StopSignal())
     report = Heartbeat(rt, retry_attempts=2).tick(now)
     assert not report.flushed
     assert any(e.startswith("leases") for e in report.errors)

@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from fleet.engine.blocks.registry import default_registry
-from fleet.engine.inline import run_inline
 from fleet.errors import FleetError, NotFound
 from fleet.runs import control
+from fleet.runs.inline import run_inline
 from fleet.runs.submit import submit
 from fleet.settings import Settings
 from fleet.store import graphs

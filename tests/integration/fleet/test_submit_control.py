@@ -99,7 +99,7 @@ def test_bad_inputs_list_every_problem_and_change_nothing(session: Session, sett
 
 def test_archived_graph_cannot_run(session: Session, settings: Settings, now: datetime) -> None:
     _graph(session, now)
-    graphs.set_archived(session, "echo", True, now)
+    graphs.set_archived(session, "alice", "echo", True, now)
     session.commit()
     with pytest.raises(InvalidInput, match="archived"):
         _submit(session, settings, now, RecordingSender())

@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
+from fleet.engine.blocks.registry import default_registry
+from fleet.ports import JobContext
+from fleet.scheduling import service
 from fleet.settings import Settings
 from fleet.store import graphs as graph_store
-from fleet.store.models import Graph
-from fleet.sweeps.base import SweepContext
-from fleet.testing import RecordingSender
+from fleet.store.models import Graph, Schedule
+from fleet.testing import RecordingAlerts, RecordingSender
 
 
 def definition(graph_id: str = "g1", *, block: str = "constant",
@@ -25,6 +27,27 @@ def definition(graph_id: str = "g1", *, block: str = "constant",
     return d
 
 
+SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
+REG = default_registry()
+
+
+def add_schedule(session: Session, now: datetime, **kw: Any) -> Schedule:
+    """``service.add`` with default settings and blocks."""
+    return service.add(session, now, settings=kw.pop("settings", SETTINGS), registry=REG, **kw)
+
+
+def resume(session: Session, schedule_id: str, user: str | None, now: datetime) -> Schedule:
+    """``service.resume`` with default settings and blocks."""
+    return service.resume(session, schedule_id, user, now, settings=SETTINGS, registry=REG)
+
+
+def run_now(session: Session, schedule_id: str, user: str | None, now: datetime,
+            send: Any = None) -> str:
+    """``service.run_now`` with default settings and blocks (a recording sender by default)."""
+    return service.run_now(session, schedule_id, user, now, settings=SETTINGS, registry=REG,
+                           send=send if send is not None else RecordingSender())
+
+
 def make_graph(session: Session, now: datetime, graph_id: str = "g1", *, user_id: str = "alice",
                block: str = "constant", inputs: dict[str, Any] | None = None,
                max_attempts: int = 2, timeout_s: float = 600.0) -> Graph:
@@ -35,22 +58,6 @@ def make_graph(session: Session, now: datetime, graph_id: str = "g1", *, user_id
         max_attempts=max_attempts, now=now)
     session.commit()
     return graph
-
-
-class RecordingAlerts:
-    """An AlertPort double that records what it was asked to fire."""
-
-    def __init__(self) -> None:
-        self.fired: list[dict[str, Any]] = []
-
-    def fire(self, session: Session, now: datetime, *, kind: str, fingerprint: str,
-             message: str, tag: str = "ops", user_id: str | None = None) -> None:
-        self.fired.append({"kind": kind, "fingerprint": fingerprint, "message": message,
-                           "tag": tag, "user_id": user_id})
-
-    def resolve(self, session: Session, now: datetime, *, kind: str, message: str,
-                fingerprint: str | None = None) -> None:
-        return None
 
 
 @pytest.fixture
@@ -66,6 +73,6 @@ def alerts() -> RecordingAlerts:
 
 
 @pytest.fixture
-def ctx(settings: Settings, sender: RecordingSender, alerts: RecordingAlerts) -> SweepContext:
+def ctx(settings: Settings, sender: RecordingSender, alerts: RecordingAlerts) -> JobContext:
     """A sweep context with recording sender and alerts."""
-    return SweepContext(settings=settings, send_run=sender, alerts=alerts)
+    return JobContext(settings=settings, send_run=sender, alerts=alerts)

@@ -11,13 +11,13 @@ from typer.testing import CliRunner
 
 from fleet.cli.context import CliContext
 from fleet.cli.main import build_app
-from fleet.errors import InvalidInput, NotAuthorized, NotFound
+from fleet.errors import InvalidInput, NotFound
 from fleet.scheduling import service
 from fleet.settings import Settings
 from fleet.store import runs as run_store
 from fleet.store import schedules as store
 from fleet.testing import RecordingSender
-from tests.integration.scheduling.conftest import make_graph
+from tests.integration.scheduling.conftest import add_schedule, make_graph, resume, run_now
 
 INPUTS = {"who": {"type": "string", "required": True, "targets": ["a.value"]}}
 
@@ -26,16 +26,16 @@ def test_add_validates_everything_and_stores_nothing_on_error(session: Session,
                                                               now: datetime) -> None:
     make_graph(session, now, inputs=INPUTS)
     with pytest.raises(InvalidInput) as info:
-        service.add(session, now, user_id="alice", graph_id="g1", cron_expr="61 * * * *",
+        add_schedule(session, now, user_id="alice", graph_id="g1", cron_expr="61 * * * *",
                     timezone="Mars/Base", inputs={"who": 5}, overlap="sometimes")
     text = " | ".join(info.value.problems)
     for fragment in ("0-59", "Mars/Base", "overlap policy", "input 'who'"):
         assert fragment in text, text
     with pytest.raises(InvalidInput) as missing:
-        service.add(session, now, user_id="alice", graph_id="nope", cron_expr="* * * * *")
+        add_schedule(session, now, user_id="alice", graph_id="nope", cron_expr="* * * * *")
     assert "does not exist" in missing.value.problems[0]
     with pytest.raises(InvalidInput):  # another user's graph is not visible
-        service.add(session, now, user_id="bob", graph_id="g1", cron_expr="* * * * *",
+        add_schedule(session, now, user_id="bob", graph_id="g1", cron_expr="* * * * *",
                     inputs={"who": "x"})
     assert store.list_schedules(session) == []
 
@@ -43,21 +43,24 @@ def test_add_validates_everything_and_stores_nothing_on_error(session: Session,
 def test_add_refuses_invalid_graph(session: Session, now: datetime) -> None:
     make_graph(session, now, block="no_such_block")
     with pytest.raises(InvalidInput) as info:
-        service.add(session, now, user_id="alice", graph_id="g1", cron_expr="* * * * *")
+        add_schedule(session, now, user_id="alice", graph_id="g1", cron_expr="* * * * *")
     assert any("no_such_block" in p for p in info.value.problems)
 
 
-def test_other_user_cannot_delete_or_pause(session: Session, now: datetime) -> None:
+def test_other_user_cannot_delete_pause_resume_or_run(session: Session, now: datetime) -> None:
     make_graph(session, now)
-    s = service.add(session, now, user_id="alice", graph_id="g1", cron_expr="0 * * * *")
+    s = add_schedule(session, now, user_id="alice", graph_id="g1", cron_expr="0 * * * *")
     before = store.get(session, s.id, fresh=True)
     assert before is not None
     snapshot = before.model_dump()
-    for action in (service.delete, service.pause, service.resume):
-        with pytest.raises(NotAuthorized):
+    # Another user's schedule is answered exactly as a missing one.
+    for action in (service.delete, service.pause):
+        with pytest.raises(NotFound, match="does not exist for user 'mallory'"):
             action(session, s.id, "mallory", now)  # type: ignore[operator]
-    with pytest.raises(NotAuthorized):
-        service.run_now(session, s.id, "mallory", now)
+    with pytest.raises(NotFound, match="does not exist for user 'mallory'"):
+        resume(session, s.id, "mallory", now)
+    with pytest.raises(NotFound, match="does not exist for user 'mallory'"):
+        run_now(session, s.id, "mallory", now)
     after = store.get(session, s.id, fresh=True)
     assert after is not None and after.model_dump() == snapshot
     assert store.runs_of(session, s.id) == []
@@ -67,16 +70,16 @@ def test_other_user_cannot_delete_or_pause(session: Session, now: datetime) -> N
 
 def test_pause_resume_and_run_now(session: Session, now: datetime) -> None:
     make_graph(session, now)
-    s = service.add(session, now, user_id="alice", graph_id="g1", cron_expr="0 9 * * *",
+    s = add_schedule(session, now, user_id="alice", graph_id="g1", cron_expr="0 9 * * *",
                     timezone="Europe/Paris")
     paused = service.pause(session, s.id, "alice", now)
     assert paused.paused and paused.paused_reason
     later = now + timedelta(days=3)
-    resumed = service.resume(session, s.id, "alice", later)
+    resumed = resume(session, s.id, "alice", later)
     assert not resumed.paused and resumed.next_run_at is not None
     assert resumed.next_run_at > later
     sender = RecordingSender()
-    run_id = service.run_now(session, s.id, "alice", later, send=sender)
+    run_id = run_now(session, s.id, "alice", later, sender)
     assert sender.sent == [run_id]
     run = run_store.get(session, run_id, fresh=True)
     assert run is not None and run.schedule_id == s.id and run.scheduled_for is None
@@ -103,7 +106,7 @@ def test_cli_add_list_pause_delete(session: Session, now: datetime, settings: Se
     code, out = _cli(settings, "schedules", "list", "--user", "alice", "--json")
     assert code == 0 and [v["id"] for v in json.loads(out)] == [added["id"]]
     code, out = _cli(settings, "schedules", "pause", added["id"], "--user", "bob")
-    assert code == 2 and "may not change" in out
+    assert code == 2 and "does not exist for user 'bob'" in out
     code, out = _cli(settings, "schedules", "delete", added["id"], "--user", "bob")
     assert code == 2
     code, out = _cli(settings, "schedules", "pause", added["id"], "--user", "alice")

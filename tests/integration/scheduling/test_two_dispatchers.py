@@ -29,7 +29,7 @@ from sqlmodel import Session
 from fleet.scheduling import dispatcher
 from fleet.settings import Settings
 from fleet.store.db import make_engine
-from fleet.sweeps.base import SweepContext
+from fleet.ports import JobContext
 from fleet.testing import RecordingSender
 
 url, now, start_at = sys.argv[1], datetime.fromisoformat(sys.argv[2]), float(sys.argv[3])
@@ -39,7 +39,7 @@ engine = make_engine(url)
 while time.time() < start_at:  # start both processes together
     time.sleep(0.005)
 with Session(engine, expire_on_commit=False) as session:
-    report = dispatcher.run_once(session, now, SweepContext(settings=settings, send_run=sender))
+    report = dispatcher.run_once(session, now, JobContext(settings=settings, send_run=sender))
 print(json.dumps({"fired": report.fired, "sent": sender.sent, "dup": report.duplicates}))
 """
 

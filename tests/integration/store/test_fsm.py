@@ -102,8 +102,8 @@ def test_bulk_transition_repeats_conditions(session: Session, now: datetime) -> 
     a = _run_in(session, now, RunState.QUEUED)
     b = _run_in(session, now, RunState.RUNNING)
     changed = fsm.transition_many(session, [a, b], [RunState.QUEUED], RunState.FAILED, now,
-                                  error_code="queued_expired")
+                                  error_code="E-RUN-008")
     session.commit()
     assert changed == [a]
-    assert store.get(session, a, fresh=True).error_code == "queued_expired"  # type: ignore[union-attr]
+    assert store.get(session, a, fresh=True).error_code == "E-RUN-008"  # type: ignore[union-attr]
     assert store.get(session, b, fresh=True).state == "running"  # type: ignore[union-attr]

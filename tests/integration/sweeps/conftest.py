@@ -8,22 +8,11 @@ import pytest
 from sqlmodel import Session
 
 from fleet.alerts.service import AlertService
-from fleet.runtime.liveness import InMemoryLiveness
+from fleet.ports import JobContext
 from fleet.settings import Settings
 from fleet.store.models import Runtime
-from fleet.sweeps.base import SweepContext
-from fleet.testing import RecordingSender
+from fleet.testing import InMemoryLiveness, MonotonicClock, RecordingSender
 from fleet.testing.alerts import RecordingChannel
-
-
-class Clock:
-    """A monotonic-seconds clock for InMemoryLiveness that tests move by hand."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture
@@ -35,17 +24,17 @@ def channel() -> RecordingChannel:
 @pytest.fixture
 def liveness() -> InMemoryLiveness:
     """In-memory liveness keys on a hand-moved clock."""
-    return InMemoryLiveness(clock=Clock())
+    return InMemoryLiveness(clock=MonotonicClock())
 
 
 @pytest.fixture
-def ctx(settings: Settings, channel: RecordingChannel, liveness: InMemoryLiveness) -> SweepContext:
+def ctx(settings: Settings, channel: RecordingChannel, liveness: InMemoryLiveness) -> JobContext:
     """A sweep context: recording sender, in-memory liveness, alerts to the recording channel."""
     alerts = AlertService.from_settings(
         settings.model_copy(update={"alert_urls_ops": ["json://ops.example/hook"],
                                     "alert_urls_product": ["json://product.example/hook"]}),
         channel=channel)
-    return SweepContext(settings=settings, send_run=RecordingSender(), liveness=liveness,
+    return JobContext(settings=settings, send_run=RecordingSender(), liveness=liveness,
                         alerts=alerts)
 
 

@@ -7,17 +7,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from fleet.ports import JobContext
 from fleet.store import runs as run_store
 from fleet.store import runtimes as rt_store
 from fleet.store.models import NodeRun, RunEvent
 from fleet.sweeps import retention, runtime_gc
-from fleet.sweeps.base import SweepContext
 from tests.helpers import make_run
 from tests.integration.sweeps.conftest import make_runtime
 
 
 def test_runtime_gc_boundary_and_batches(session: Session, now: datetime,
-                                         ctx: SweepContext) -> None:
+                                         ctx: JobContext) -> None:
     week = timedelta(days=7)
     for i in range(5):
         make_runtime(session, f"old{i}", now - week * 2, status="offline",
@@ -47,7 +47,7 @@ def _finished(session: Session, completed: datetime, state: str = "completed") -
     return run.id
 
 
-def test_retention(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_retention(session: Session, now: datetime, ctx: JobContext) -> None:
     month = timedelta(days=30)
     old = [_finished(session, now - month - timedelta(seconds=1 + i)) for i in range(5)]
     old_failed = _finished(session, now - month * 2, state="failed")

@@ -6,19 +6,19 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from fleet.ports import JobContext
 from fleet.runs import leases
 from fleet.store import alerts as alert_store
 from fleet.store import runs as run_store
 from fleet.store.models import NodeRun
 from fleet.sweeps import accuracy, block_errors, late_executions, weekly_summary
-from fleet.sweeps.base import SweepContext
 from fleet.testing.alerts import RecordingChannel
 from tests.helpers import make_run
 
 # --- late executions -------------------------------------------------------------------
 
 
-def test_late_boundaries(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_late_boundaries(session: Session, now: datetime, ctx: JobContext) -> None:
     q = {"exact5": 5 * 60, "over5": 5 * 60 + 1, "exact60": 3600, "over60": 3600 + 1}
     ids = {name: make_run(session, now - timedelta(seconds=s), user_id=name).id
            for name, s in q.items()}
@@ -36,7 +36,7 @@ def test_late_boundaries(session: Session, now: datetime, ctx: SweepContext) -> 
 
 
 def test_late_message_lists_five_oldest(session: Session, now: datetime,
-                                        ctx: SweepContext) -> None:
+                                        ctx: JobContext) -> None:
     ids = [make_run(session, now - timedelta(minutes=10 + i), user_id=f"u{i % 3}").id
            for i in range(8)]
     report = late_executions.run_once(session, now, ctx)
@@ -47,7 +47,7 @@ def test_late_message_lists_five_oldest(session: Session, now: datetime,
     assert lines[-1] == "... and 3 more."
 
 
-def test_late_none(session: Session, now: datetime, ctx: SweepContext,
+def test_late_none(session: Session, now: datetime, ctx: JobContext,
                    channel: RecordingChannel) -> None:
     make_run(session, now)
     report = late_executions.run_once(session, now, ctx)
@@ -56,7 +56,7 @@ def test_late_none(session: Session, now: datetime, ctx: SweepContext,
 
 
 def test_late_alert_dedup_reminder_change_and_resolve(session: Session, now: datetime,
-                                                      ctx: SweepContext,
+                                                      ctx: JobContext,
                                                       channel: RecordingChannel) -> None:
     # A long look-back keeps these queued runs late for the whole test.
     ctx.settings = ctx.settings.model_copy(update={"late_lookback_s": 86_400.0})
@@ -110,7 +110,7 @@ def _nodes(session: Session, at: datetime, block: str, ok: int, failed: int,
 
 
 def test_block_errors_alert_with_masked_samples(session: Session, now: datetime,
-                                                ctx: SweepContext,
+                                                ctx: JobContext,
                                                 channel: RecordingChannel) -> None:
     at = now - timedelta(hours=1)
     _nodes(session, at, "http", ok=5, failed=5,
@@ -136,7 +136,7 @@ def test_block_errors_alert_with_masked_samples(session: Session, now: datetime,
 
 
 def test_block_errors_summary_and_no_errors(session: Session, now: datetime,
-                                            ctx: SweepContext,
+                                            ctx: JobContext,
                                             channel: RecordingChannel) -> None:
     report = block_errors.run_once(session, now, ctx)
     assert report.message == "No block errors in the last 24 h."
@@ -159,7 +159,7 @@ def _finished_runs(session: Session, day: datetime, graph: str, ok: int, failed:
 
 
 def test_accuracy_drop_alerts_once_per_graph(session: Session, now: datetime,
-                                             ctx: SweepContext,
+                                             ctx: JobContext,
                                              channel: RecordingChannel) -> None:
     for back in range(7):
         day = now - timedelta(days=back, hours=1)
@@ -179,7 +179,7 @@ def test_accuracy_drop_alerts_once_per_graph(session: Session, now: datetime,
 
 
 def test_accuracy_uses_correctness_score(session: Session, now: datetime,
-                                         ctx: SweepContext) -> None:
+                                         ctx: JobContext) -> None:
     for back in range(7):
         score = 0.9 if back >= 3 else 0.5
         for _ in range(4):
@@ -194,7 +194,7 @@ def test_accuracy_uses_correctness_score(session: Session, now: datetime,
 
 
 def test_weekly_summary_per_user_and_opt_out(session: Session, now: datetime,
-                                             ctx: SweepContext,
+                                             ctx: JobContext,
                                              channel: RecordingChannel) -> None:
     day = now - timedelta(days=2)
     make_run(session, day, user_id="alice", graph_id="g1", state="completed", completed_at=day,

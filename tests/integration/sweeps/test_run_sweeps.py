@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from fleet.errors import RUN_QUEUED_EXPIRED, RUN_TIMEOUT, RUN_WAIT_TIMEOUT
+from fleet.ports import JobContext
 from fleet.store import runs as run_store
 from fleet.store.models import Graph
 from fleet.sweeps import queued_expiry, resend, running_backstop, waiting_timeouts
-from fleet.sweeps.base import SweepContext
 from fleet.testing import RecordingSender
 from tests.helpers import make_run
 from tests.integration.sweeps.conftest import make_runtime
@@ -25,7 +25,7 @@ def _state(session: Session, run_id: str) -> str:
 # --- re-send -------------------------------------------------------------------
 
 
-def test_resend_boundary_and_mark(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_resend_boundary_and_mark(session: Session, now: datetime, ctx: JobContext) -> None:
     exact = make_run(session, now - timedelta(seconds=120)).id
     over = make_run(session, now - timedelta(seconds=121)).id
     recently_sent = make_run(session, now - timedelta(minutes=10),
@@ -43,7 +43,7 @@ def test_resend_boundary_and_mark(session: Session, now: datetime, ctx: SweepCon
 
 
 def test_resend_broker_down_keeps_the_rest(session: Session, now: datetime,
-                                           ctx: SweepContext) -> None:
+                                           ctx: JobContext) -> None:
     ids = [make_run(session, now - timedelta(minutes=5)).id for _ in range(3)]
     ctx.send_run = RecordingSender(fail=True)
     report = resend.run_once(session, now, ctx)
@@ -57,7 +57,7 @@ def test_resend_broker_down_keeps_the_rest(session: Session, now: datetime,
 # --- queued expiry ---------------------------------------------------------------
 
 
-def test_queued_expiry_boundary(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_queued_expiry_boundary(session: Session, now: datetime, ctx: JobContext) -> None:
     exact = make_run(session, now - timedelta(hours=2)).id
     over = make_run(session, now - timedelta(hours=2, seconds=1)).id
     report = queued_expiry.run_once(session, now, ctx)
@@ -69,7 +69,7 @@ def test_queued_expiry_boundary(session: Session, now: datetime, ctx: SweepConte
     assert [e.to_state for e in run_store.events(session, over)] == ["failed"]
 
 
-def test_queued_expiry_batch_limit(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_queued_expiry_batch_limit(session: Session, now: datetime, ctx: JobContext) -> None:
     for i in range(5):
         make_run(session, now - timedelta(hours=3, minutes=i))
     ctx.settings = ctx.settings.model_copy(update={"queued_expiry_batch": 3})
@@ -78,7 +78,7 @@ def test_queued_expiry_batch_limit(session: Session, now: datetime, ctx: SweepCo
     assert len(queued_expiry.run_once(session, now, ctx).expired) == 2
 
 
-def test_queued_expiry_disabled(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_queued_expiry_disabled(session: Session, now: datetime, ctx: JobContext) -> None:
     run_id = make_run(session, now - timedelta(days=3)).id
     ctx.settings = ctx.settings.model_copy(update={"queued_expiry_s": 0})
     report = queued_expiry.run_once(session, now, ctx)
@@ -88,7 +88,7 @@ def test_queued_expiry_disabled(session: Session, now: datetime, ctx: SweepConte
 # --- waiting timeouts -------------------------------------------------------------
 
 
-def test_waiting_timeouts_boundaries(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_waiting_timeouts_boundaries(session: Session, now: datetime, ctx: JobContext) -> None:
     tool_exact = make_run(session, now, state="waiting_tool",
                           state_changed_at=now - timedelta(hours=1)).id
     tool_over = make_run(session, now, state="waiting_tool",
@@ -111,7 +111,7 @@ def test_waiting_timeouts_boundaries(session: Session, now: datetime, ctx: Sweep
 # --- running backstop ---------------------------------------------------------------
 
 
-def test_running_backstop(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_running_backstop(session: Session, now: datetime, ctx: JobContext) -> None:
     session.add(Graph(id="short", version=1, user_id="alice", name="s", definition={},
                       timeout_s=600, created_at=now, updated_at=now))
     session.commit()

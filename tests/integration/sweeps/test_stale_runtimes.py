@@ -7,13 +7,12 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from fleet.errors import RUN_RUNTIME_GONE
-from fleet.runtime.liveness import InMemoryLiveness
+from fleet.ports import JobContext
 from fleet.store import runs as run_store
 from fleet.store import runtimes as rt_store
 from fleet.store.db import is_sqlite
 from fleet.sweeps import stale_runtimes
-from fleet.sweeps.base import SweepContext
-from fleet.testing import RecordingSender
+from fleet.testing import InMemoryLiveness, RecordingSender
 from tests.helpers import make_run
 from tests.integration.sweeps.conftest import make_runtime
 
@@ -33,7 +32,7 @@ def _held_run(session: Session, now: datetime, runtime_id: str, attempts: int = 
                     lease_until=now + timedelta(seconds=60), started_at=now).id
 
 
-def test_threshold_boundary(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_threshold_boundary(session: Session, now: datetime, ctx: JobContext) -> None:
     make_runtime(session, "exact", now - timedelta(seconds=STALE))
     make_runtime(session, "over", now - timedelta(seconds=STALE, microseconds=1))
     make_runtime(session, "fresh", now)
@@ -46,7 +45,7 @@ def test_threshold_boundary(session: Session, now: datetime, ctx: SweepContext) 
 
 
 def test_liveness_alive_keeps_runtime_online(session: Session, now: datetime,
-                                             ctx: SweepContext,
+                                             ctx: JobContext,
                                              liveness: InMemoryLiveness) -> None:
     make_runtime(session, "rt-alive", now - timedelta(minutes=10))
     run_id = _held_run(session, now, "rt-alive")
@@ -58,7 +57,7 @@ def test_liveness_alive_keeps_runtime_online(session: Session, now: datetime,
 
 
 def test_liveness_dead_marks_offline_and_releases_runs(session: Session, now: datetime,
-                                                       ctx: SweepContext) -> None:
+                                                       ctx: JobContext) -> None:
     make_runtime(session, "rt-dead", now - timedelta(minutes=10))
     retry = _held_run(session, now, "rt-dead", attempts=1)
     spent = _held_run(session, now, "rt-dead", attempts=3)
@@ -78,7 +77,7 @@ def test_liveness_dead_marks_offline_and_releases_runs(session: Session, now: da
     assert events[0].detail and "runtime went offline" in events[0].detail
 
 
-def test_liveness_error_trusts_database(session: Session, now: datetime, ctx: SweepContext,
+def test_liveness_error_trusts_database(session: Session, now: datetime, ctx: JobContext,
                                         liveness: InMemoryLiveness) -> None:
     make_runtime(session, "rt-1", now - timedelta(minutes=10))
     liveness.beat("rt-1", 90)  # alive, but the store cannot be read this tick
@@ -89,14 +88,14 @@ def test_liveness_error_trusts_database(session: Session, now: datetime, ctx: Sw
 
 
 def test_no_liveness_port_trusts_database(session: Session, now: datetime,
-                                          ctx: SweepContext) -> None:
+                                          ctx: JobContext) -> None:
     make_runtime(session, "rt-1", now - timedelta(minutes=10))
     ctx.liveness = None
     assert stale_runtimes.run_once(session, now, ctx).offline == ["rt-1"]
 
 
 def test_heartbeat_between_select_and_update_keeps_runtime(session: Session, now: datetime,
-                                                           ctx: SweepContext) -> None:
+                                                           ctx: JobContext) -> None:
     make_runtime(session, "rt-1", now - timedelta(minutes=10))
     run_id = _held_run(session, now, "rt-1")
     original = rt_store.stale
@@ -124,7 +123,7 @@ def test_heartbeat_between_select_and_update_keeps_runtime(session: Session, now
 
 
 def test_send_failure_leaves_run_for_resend(session: Session, now: datetime,
-                                            ctx: SweepContext) -> None:
+                                            ctx: JobContext) -> None:
     make_runtime(session, "rt-1", now - timedelta(minutes=10))
     run_id = _held_run(session, now, "rt-1")
     ctx.send_run = RecordingSender(fail=True)
@@ -134,7 +133,7 @@ def test_send_failure_leaves_run_for_resend(session: Session, now: datetime,
     assert row is not None and row.state == "queued" and row.last_sent_at is None
 
 
-def test_idempotent(session: Session, now: datetime, ctx: SweepContext) -> None:
+def test_idempotent(session: Session, now: datetime, ctx: JobContext) -> None:
     make_runtime(session, "rt-1", now - timedelta(minutes=10))
     _held_run(session, now, "rt-1")
     first = stale_runtimes.run_once(session, now, ctx)

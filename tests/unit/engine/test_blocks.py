@@ -12,7 +12,7 @@ import pytest
 
 from fleet.engine.blocks.base import Block
 from fleet.engine.blocks.registry import BlockRegistry, builtin_blocks, default_registry
-from fleet.engine.inline import run_in_memory
+from fleet.engine.memory import run_in_memory
 from fleet.errors import InvalidInput, NotFound
 
 REG = default_registry()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from fleet.engine.blocks.registry import default_registry
-from fleet.engine.graphs import load_graph_file
-from fleet.engine.inline import run_in_memory
+from fleet.engine.memory import run_in_memory
 from fleet.engine.validate import validate_graph
+from fleet.graphs.files import load_graph_file
 
 EXAMPLES = sorted((Path(__file__).parents[3] / "examples").glob("*.*"))
 REG = default_registry()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from fleet.engine.blocks.registry import default_registry
-from fleet.engine.graph import parse
+from fleet.engine.definition import parse
 from fleet.engine.validate import check_inputs, find_cycle, types_compatible, validate_graph
 from fleet.errors import InvalidInput
 

@@ -10,7 +10,7 @@ import periodiq
 import pytest
 
 from fleet.errors import InvalidInput
-from fleet.scheduling.periodiq_cron import normalize
+from fleet.worker.periodiq_cron import normalize
 
 SUNDAY_9 = pendulum.datetime(2026, 4, 5, 9, 0, tz="UTC")  # a Sunday
 MONDAY_9 = pendulum.datetime(2026, 4, 6, 9, 0, tz="UTC")

@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from fleet.store import stats
+from fleet.store import monitors
+from fleet.store import runs as run_store
 from fleet.sweeps import (
     accuracy,
     block_errors,
@@ -33,8 +34,8 @@ def test_queued_expiry_cutoff() -> None:
 
 
 def _running(started: datetime | None, timeout: float | None, status: str | None,
-             runtime: str | None = "rt") -> stats.RunningRow:
-    return stats.RunningRow("r", started, timeout, runtime, status)
+             runtime: str | None = "rt") -> run_store.RunningRow:
+    return run_store.RunningRow("r", started, timeout, runtime, status)
 
 
 def test_backstop_decide_boundaries() -> None:
@@ -49,9 +50,9 @@ def test_backstop_decide_boundaries() -> None:
     assert not running_backstop.decide(_running(None, 1, None), NOW, 7200)
 
 
-def _late(i: int, state: str, user: str, minutes_ago: float) -> stats.LateRow:
+def _late(i: int, state: str, user: str, minutes_ago: float) -> monitors.LateRow:
     at = NOW - timedelta(minutes=minutes_ago)
-    return stats.LateRow(f"run{i:02d}", user, f"g{i}", i, state, at,
+    return monitors.LateRow(f"run{i:02d}", user, f"g{i}", i, state, at,
                          at if state == "running" else None)
 
 
@@ -93,34 +94,34 @@ def test_late_window() -> None:
 
 
 def test_block_threshold_boundaries() -> None:
-    rows = [stats.BlockStats("exact", 10, 5), stats.BlockStats("under", 10, 4),
-            stats.BlockStats("few", 9, 9), stats.BlockStats("worst", 20, 19)]
+    rows = [monitors.BlockStats("exact", 10, 5), monitors.BlockStats("under", 10, 4),
+            monitors.BlockStats("few", 9, 9), monitors.BlockStats("worst", 20, 19)]
     assert [r.block_id for r in block_errors.over_threshold(rows, 10, 0.5)] == ["worst", "exact"]
 
 
 def test_block_summary_message() -> None:
-    rows = [stats.BlockStats("a", 100, 3), stats.BlockStats("b", 5, 4),
-            stats.BlockStats("c", 50, 0), stats.BlockStats("d", 8, 1),
-            stats.BlockStats("e", 9, 2)]
+    rows = [monitors.BlockStats("a", 100, 3), monitors.BlockStats("b", 5, 4),
+            monitors.BlockStats("c", 50, 0), monitors.BlockStats("d", 8, 1),
+            monitors.BlockStats("e", 9, 2)]
     text = block_errors.summary_message(rows, 3, 24)
     assert [ln.split(":")[0] for ln in text.splitlines()[1:]] == ["- b", "- a", "- e"]
-    assert block_errors.summary_message([stats.BlockStats("c", 5, 0)], 3, 24) == \
+    assert block_errors.summary_message([monitors.BlockStats("c", 5, 0)], 3, 24) == \
         "No block errors in the last 24 h."
 
 
 def _day(d: date, finished: int, ok: int, scored: int = 0, score: float = 0.0,
-         graph: str = "g") -> stats.DayStats:
-    return stats.DayStats(graph, d, finished, ok, scored, score)
+         graph: str = "g") -> monitors.DayStats:
+    return monitors.DayStats(graph, d, finished, ok, scored, score)
 
 
-def _series(values: list[float], today: date, runs: int = 10) -> list[stats.DayStats]:
+def _series(values: list[float], today: date, runs: int = 10) -> list[monitors.DayStats]:
     """Daily success rates, oldest first, the last one on ``today``."""
     n = len(values)
     return [_day(today - timedelta(days=n - 1 - i), runs, round(v * runs))
             for i, v in enumerate(values)]
 
 
-def _eval(rows: list[stats.DayStats], today: date) -> accuracy.GraphAccuracy | None:
+def _eval(rows: list[monitors.DayStats], today: date) -> accuracy.GraphAccuracy | None:
     return accuracy.evaluate("g", rows, today, min_runs=10, window_days=21, min_day_runs=3,
                              threshold=0.10)
 
@@ -162,10 +163,10 @@ def test_accuracy_ignores_days_outside_window() -> None:
 
 
 def test_weekly_summarise() -> None:
-    rows = [stats.UserGraphStats("alice", "g1", "completed", 6, 60.0, 1.5),
-            stats.UserGraphStats("alice", "g2", "failed", 3, 30.0, 0.5),
-            stats.UserGraphStats("alice", "g3", "timeout", 1, 10.0, 0.0),
-            stats.UserGraphStats("bob", "g9", "cancelled", 2, 4.0, 0.0)]
+    rows = [monitors.UserGraphStats("alice", "g1", "completed", 6, 60.0, 1.5),
+            monitors.UserGraphStats("alice", "g2", "failed", 3, 30.0, 0.5),
+            monitors.UserGraphStats("alice", "g3", "timeout", 1, 10.0, 0.0),
+            monitors.UserGraphStats("bob", "g9", "cancelled", 2, 4.0, 0.0)]
     weeks = weekly_summary.summarise(rows)
     a = weeks["alice"]
     assert (a.runs, a.succeeded, a.failed) == (10, 6, 4)

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from fleet.alerts.masking import group, mask
-from fleet.alerts.redact import RedactingFilter, describe_urls, redact
+from fleet.redact import RedactingFilter, describe_urls, redact
 
 
 @pytest.mark.parametrize(("raw", "masked"), [

@@ -1,0 +1,409 @@
+"""The dataflow engine: runs a graph definition node by node, durable or in memory.
+
+The durable executor (:mod:`fleet.runs.execute`) drives it with checkpoint
+hooks; :mod:`fleet.engine.memory` and sub-graphs run it without a database.
+
+Semantics. A node without incoming links runs once, with its static inputs
+and graph inputs. A node with incoming links runs each time it has a fresh
+value on some linked pin and every required or linked pin has a value
+(static, graph input, or one that arrived over a link): it consumes one
+fresh value per pin that has one and reuses the last value of the others.
+So fan-in waits for every required input, a pin that yields several values
+triggers several executions of its sinks, and nothing is lost whatever the
+order in which values arrive.
+
+Each execution has a deterministic ``exec_key`` (node id, digest of its
+inputs, occurrence number), so a re-execution of the same run recognises
+executions it finished before and replays their stored outputs instead of
+running the block again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import hashlib
+import inspect
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from fleet.engine.blocks.base import Block, BlockContext, Suspend
+from fleet.engine.blocks.registry import BlockRegistry
+from fleet.engine.definition import GraphDef, LinkDef
+from fleet.engine.tracker import FlowEvent, NodeExecution
+from fleet.engine.validate import check_inputs, parse_valid, resolve_inputs
+
+POLL_S = 0.02
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data (models dumped, unknown objects as text)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    return json.loads(json.dumps(value, default=str))
+
+
+def digest(inputs: dict[str, Any]) -> str:
+    """A short stable digest of an execution's inputs."""
+    text = json.dumps(inputs, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cap(value: Any, cap_bytes: int) -> tuple[Any, int, bool]:
+    """``(data, size, truncated)``: the value itself when its JSON fits in ``cap_bytes``."""
+    text = json.dumps(value, default=str)
+    raw = text.encode()
+    if len(raw) <= cap_bytes:
+        return value, len(raw), False
+    preview = raw[: max(0, cap_bytes - 96)].decode("utf-8", errors="ignore")
+    return {"truncated": True, "size": len(raw), "preview": preview}, len(raw), True
+
+
+@dataclass
+class Execution:
+    """One scheduled execution of a node."""
+
+    key: str
+    node_id: str
+    block_id: str
+    inputs: dict[str, Any]
+    parents: list[str]
+
+
+@dataclass
+class Finished:
+    """One execution that ended (or was replayed from its checkpoint)."""
+
+    execution: Execution
+    status: str  # completed | failed | suspended
+    outputs: list[tuple[str, Any]]
+    started_at: datetime
+    ended_at: datetime
+    error: str | None = None
+    suspend: Suspend | None = None
+    cpu_s: float = 0.0
+    replayed: bool = False
+
+    def record(self) -> NodeExecution:
+        """The tracker's view of this execution."""
+        status = "waiting" if self.status == "suspended" else self.status
+        return NodeExecution(
+            exec_key=self.execution.key, node_id=self.execution.node_id,
+            block_id=self.execution.block_id, status=status, started_at=self.started_at,
+            ended_at=self.ended_at, params=self.execution.inputs,
+            result=[[p, v] for p, v in self.outputs] if self.status == "completed" else None,
+            error=self.error, parents=list(self.execution.parents), replayed=self.replayed)
+
+
+@dataclass
+class Checkpoint:
+    """A finished execution stored by an earlier attempt."""
+
+    outputs: list[tuple[str, Any]]
+    started_at: datetime
+    ended_at: datetime
+
+
+@dataclass
+class DataflowResult:
+    """How the dataflow stopped, and what it saw."""
+
+    status: str  # completed | failed | suspended | timeout | stopped
+    reason: str | None = None  # for stopped: cancelled | lease_lost | shutdown | ...
+    error: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    finished: list[Finished] = field(default_factory=list)
+    events: list[FlowEvent] = field(default_factory=list)
+    suspended: Finished | None = None
+
+    @property
+    def executed(self) -> int:
+        """Executions actually run (not replayed)."""
+        return sum(1 for f in self.finished if not f.replayed)
+
+    @property
+    def replayed(self) -> int:
+        """Executions replayed from checkpoints."""
+        return sum(1 for f in self.finished if f.replayed)
+
+
+# on_finished(finished, events) -> a stop reason, or None to go on.
+FinishedHook = Callable[[Finished, list[FlowEvent]], str | None]
+
+
+class Dataflow:
+    """Runs one graph definition to its end, calling hooks as executions finish."""
+
+    def __init__(
+        self,
+        graph: GraphDef,
+        inputs: dict[str, Any],
+        registry: BlockRegistry,
+        *,
+        run_id: str,
+        concurrency: int,
+        clock: Callable[[], datetime],
+        deadline: datetime | None = None,
+        checkpoints: dict[str, Checkpoint] | None = None,
+        on_finished: FinishedHook | None = None,
+        should_stop: Callable[[], str | None] | None = None,
+        event_cap_bytes: int = 16_384,
+        depth: int = 0,
+    ) -> None:
+        self.graph = graph
+        self.inputs = inputs
+        self.registry = registry
+        self.run_id = run_id
+        self.concurrency = max(1, concurrency)
+        self.clock = clock
+        self.deadline = deadline
+        self.checkpoints = checkpoints or {}
+        self.on_finished = on_finished
+        self.should_stop = should_stop
+        self.event_cap_bytes = event_cap_bytes
+        self.depth = depth
+        self.stop_event = threading.Event()
+        self._blocks: dict[str, type[Block]] = {
+            nid: registry.get(n.block) for nid, n in graph.nodes.items()}
+        self._linked: dict[str, set[str]] = {nid: set() for nid in graph.nodes}
+        self._out_links: dict[tuple[str, str], list[LinkDef]] = {}
+        for lk in graph.links:
+            self._linked[lk.sink.node].add(lk.sink.pin)
+            self._out_links.setdefault((lk.source.node, lk.source.pin), []).append(lk)
+        # A linked pin is awaited even when optional: fan-in waits for every link.
+        self._required = {
+            nid: [p for p, spec in self._blocks[nid].input_pins().items()
+                  if spec.required or p in self._linked[nid]]
+            for nid in graph.nodes}
+        self._order = {nid: i for i, nid in enumerate(graph.nodes)}
+        self._bound = {nid: graph.graph_input_pins(nid) for nid in graph.nodes}
+        self._fresh: dict[str, dict[str, deque[tuple[Any, str]]]] = {
+            nid: {} for nid in graph.nodes}
+        self._last: dict[str, dict[str, tuple[Any, str]]] = {nid: {} for nid in graph.nodes}
+        self._seen: dict[tuple[str, str], int] = {}
+        self._outputs: dict[str, Any] = {}
+        self._terminal = {nid for nid in graph.nodes
+                          if not any(lk.source.node == nid for lk in graph.links)}
+
+    # --- building executions -----------------------------------------------
+
+    def _base_inputs(self, node_id: str) -> dict[str, Any]:
+        values = dict(self.graph.nodes[node_id].inputs)
+        for pin, name in self._bound[node_id].items():
+            if name in self.inputs:
+                values[pin] = self.inputs[name]
+        return values
+
+    def _new_execution(self, node_id: str, inputs: dict[str, Any],
+                       parents: list[str]) -> Execution:
+        d = digest(inputs)
+        n = self._seen.get((node_id, d), 0)
+        self._seen[(node_id, d)] = n + 1
+        return Execution(f"{node_id}:{d}:{n}", node_id, self.graph.nodes[node_id].block,
+                         inputs, parents)
+
+    def _ready_executions(self, node_id: str) -> list[Execution]:
+        """Executions of ``node_id`` its pending values allow, consuming them."""
+        out: list[Execution] = []
+        fresh, last = self._fresh[node_id], self._last[node_id]
+        base = self._base_inputs(node_id)
+        required = self._required[node_id]
+        while any(fresh.values()):
+            missing = [p for p in required
+                       if p not in base and not fresh.get(p) and p not in last]
+            if missing:
+                break
+            values, parents = dict(base), []
+            for pin in self._linked[node_id]:
+                queue = fresh.get(pin)
+                if queue:
+                    last[pin] = queue.popleft()
+                if pin in last:
+                    value, producer = last[pin]
+                    values[pin] = value
+                    parents.append(producer)
+            out.append(self._new_execution(node_id, values, sorted(set(parents))))
+        return out
+
+    def _route(self, fin: Finished) -> tuple[list[Execution], list[FlowEvent]]:
+        new: list[Execution] = []
+        events: list[FlowEvent] = []
+        node_id = fin.execution.node_id
+        targets: set[str] = set()
+        for pin, value in fin.outputs:
+            links = self._out_links.get((node_id, pin), [])
+            data, size, truncated = cap(value, self.event_cap_bytes)
+            for link in links:
+                self._fresh[link.sink.node].setdefault(link.sink.pin, deque()).append(
+                    (value, fin.execution.key))
+                targets.add(link.sink.node)
+                events.append(FlowEvent(fin.ended_at, node_id, pin, link.sink.node,
+                                        link.sink.pin, data, size, truncated))
+            if not links:
+                events.append(FlowEvent(fin.ended_at, node_id, pin, None, None, data, size,
+                                        truncated))
+            for name, ref in self.graph.outputs.items():
+                if ref.node == node_id and ref.pin == pin:
+                    self._outputs[name] = value
+            if not self.graph.outputs and node_id in self._terminal:
+                self._outputs[f"{node_id}.{pin}"] = value
+        # Sinks in definition order keep exec keys (and checkpoints) stable.
+        for nid in sorted(targets, key=self._order.__getitem__):
+            new.extend(self._ready_executions(nid))
+        return new, events
+
+    # --- running one execution (in a worker thread) ------------------------
+
+    def _run_block(self, ex: Execution) -> Finished:
+        started = self.clock()
+        cpu0 = time.thread_time()
+        block_cls = self._blocks[ex.node_id]
+        ctx = BlockContext(run_id=self.run_id, node_id=ex.node_id, graph_inputs=self.inputs,
+                           stop_event=self.stop_event, run_subgraph=self._subgraph,
+                           depth=self.depth)
+        outputs: list[tuple[str, Any]] = []
+        try:
+            try:
+                model = block_cls.Input.model_validate(ex.inputs)
+            except ValidationError as exc:
+                raise ValueError(_validation_text(exc)) from None
+            result = block_cls().run(model, ctx)
+            pins = block_cls.output_pins()
+            for pin, value in _collect(result):
+                if pin not in pins:
+                    raise ValueError(f"block yielded on unknown output pin {pin!r} "
+                                     f"(outputs: {', '.join(pins)})")
+                outputs.append((pin, to_jsonable(value)))
+            status, error, suspend = "completed", None, None
+        except Suspend as s:
+            status, error, suspend, outputs = "suspended", None, s, []
+        except Exception as exc:  # the node failed; the run decides what that means
+            status, error, suspend, outputs = "failed", f"{type(exc).__name__}: {exc}", None, []
+        return Finished(ex, status, outputs, started, self.clock(), error, suspend,
+                        cpu_s=time.thread_time() - cpu0)
+
+    def _subgraph(self, definition: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+        graph = parse_valid(definition, self.registry)
+        check_inputs(definition, inputs, self.registry)
+        flow = Dataflow(graph, resolve_inputs(graph, inputs), self.registry,
+                        run_id=f"{self.run_id}/sub", concurrency=1, clock=self.clock,
+                        deadline=self.deadline, event_cap_bytes=self.event_cap_bytes,
+                        depth=self.depth + 1,
+                        should_stop=lambda: "stopped" if self.stop_event.is_set() else None)
+        result = flow.run()
+        if result.status == "completed":
+            return result.outputs
+        if result.status == "suspended":
+            raise RuntimeError("approval and tool blocks cannot wait inside a sub-graph")
+        raise RuntimeError(f"sub-graph {graph.id} {result.status}: "
+                           f"{result.error or result.reason}")
+
+    # --- the loop ------------------------------------------------------------
+
+    def _stop_reason(self) -> tuple[str, str] | None:
+        if self.deadline is not None and self.clock() >= self.deadline:
+            return "timeout", "timeout"
+        if self.should_stop is not None:
+            reason = self.should_stop()
+            if reason:
+                return "stopped", reason
+        return None
+
+    def run(self) -> DataflowResult:
+        """Execute the graph until it completes, fails, suspends, times out or is stopped."""
+        result = DataflowResult(status="completed")
+        ready: deque[Execution] = deque()
+        for nid in self.graph.nodes:
+            if not self._linked[nid]:
+                ready.append(self._new_execution(nid, self._base_inputs(nid), []))
+        done: deque[Finished] = deque()
+        inflight: dict[cf.Future[Finished], Execution] = {}
+        halted = False  # a failure or suspension: launch nothing new
+        pool = cf.ThreadPoolExecutor(max_workers=self.concurrency,
+                                     thread_name_prefix=f"fleet-{self.run_id[:8]}")
+        clean = False
+        try:
+            while True:
+                while done:
+                    fin = done.popleft()
+                    result.finished.append(fin)
+                    new, events = self._route(fin) if fin.status == "completed" else ([], [])
+                    result.events.extend(events)
+                    if self.on_finished is not None:
+                        reason = self.on_finished(fin, events)
+                        if reason:
+                            result.status, result.reason = (
+                                ("timeout", "timeout") if reason == "timeout"
+                                else ("stopped", reason))
+                            return result
+                    if fin.status == "failed" and result.status == "completed":
+                        result.status = "failed"
+                        result.error = (f"node '{fin.execution.node_id}' (block "
+                                        f"'{fin.execution.block_id}') failed: {fin.error}")
+                        halted = True
+                    elif fin.status == "suspended" and result.status == "completed":
+                        result.status, result.suspended, halted = "suspended", fin, True
+                    ready.extend(new)
+                stop = self._stop_reason()
+                if stop is not None:
+                    result.status, result.reason = stop
+                    return result
+                while not halted and ready and len(inflight) < self.concurrency:
+                    ex = ready.popleft()
+                    cp = self.checkpoints.get(ex.key)
+                    if cp is not None:
+                        done.append(Finished(ex, "completed", list(cp.outputs), cp.started_at,
+                                             cp.ended_at, replayed=True))
+                    else:
+                        inflight[pool.submit(self._run_block, ex)] = ex
+                if done:
+                    continue
+                if not inflight and (halted or not ready):
+                    break
+                finished_now, _ = cf.wait(list(inflight), timeout=POLL_S,
+                                          return_when=cf.FIRST_COMPLETED)
+                # Completion order within one wake-up is made stable for replays.
+                for fut in sorted(finished_now, key=lambda f: inflight[f].key):
+                    inflight.pop(fut)
+                    done.append(fut.result())  # a BaseException (a crash) propagates
+            result.outputs = dict(self._outputs)
+            clean = True
+            return result
+        finally:
+            if not clean:
+                self.stop_event.set()
+            pool.shutdown(wait=clean, cancel_futures=True)
+
+
+def _collect(result: Any) -> list[tuple[str, Any]]:
+    if inspect.isasyncgen(result):
+        agen: AsyncIterator[tuple[str, Any]] = result  # type: ignore[assignment]
+
+        async def drain() -> list[tuple[str, Any]]:
+            items: list[tuple[str, Any]] = []
+            async for item in agen:
+                items.append(item)
+            return items
+        return asyncio.run(drain())
+    if inspect.iscoroutine(result):
+        awaited = asyncio.run(result)
+        return list(awaited or [])
+    if result is None:
+        return []
+    return list(result)
+
+
+def _validation_text(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ())) or "(input)"
+        parts.append(f"input pin '{loc}': {err.get('msg')}")
+    return "invalid inputs: " + "; ".join(parts)

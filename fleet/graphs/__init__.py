@@ -1,0 +1,1 @@
+"""Users' graphs: reading graph files, adding validated versions, archiving and deleting."""

@@ -1,0 +1,78 @@
+"""The one way a run is born: a committed ``queued`` row with its first event.
+
+Submit, the dispatcher, a schedule's run-now and a retry all describe the
+runs they want as :class:`NewRun` values and call :func:`create` (one) or
+:func:`create_many` (a batch, one INSERT). Scheduled fires are inserted with
+``ON CONFLICT DO NOTHING`` on ``(schedule_id, scheduled_for)``, so a second
+dispatcher (or a retried tick) cannot make the same fire twice. Nothing here
+commits or sends: the caller commits, then sends through
+:func:`fleet.runs.sending.send_and_record`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from fleet.runs import fsm
+from fleet.store import runs as store
+from fleet.store.models import Graph, RunState
+from fleet.store.types import new_id
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run to create: whose, which graph version, with which inputs, and why."""
+
+    user_id: str
+    graph: Graph
+    inputs: dict[str, Any]
+    detail: str  # the first event's text: who or what created the run
+    schedule_id: str | None = None
+    scheduled_for: datetime | None = None
+    retry_of: str | None = None
+    id: str = field(default_factory=new_id)
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        """Column values of the queued run."""
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "graph_id": self.graph.id,
+            "graph_version": self.graph.version,
+            "schedule_id": self.schedule_id,
+            "scheduled_for": self.scheduled_for,
+            "retry_of": self.retry_of,
+            "state": RunState.QUEUED.value,
+            "inputs": dict(self.inputs),
+            "max_attempts": self.graph.max_attempts,
+            "timeout_s": self.graph.timeout_s,
+            "created_at": now,
+            "queued_at": now,
+            "state_changed_at": now,
+        }
+
+
+def create_many(session: Session, runs: Sequence[NewRun], now: datetime) -> list[NewRun]:
+    """Insert ``runs`` as queued with their first events; returns those actually inserted.
+
+    A scheduled fire already made (same schedule and instant) is skipped and
+    absent from the answer. Does not commit.
+    """
+    if not runs:
+        return []
+    inserted = set(store.insert_queued(session, [r.row(now) for r in runs]))
+    made = [r for r in runs if r.id in inserted]
+    store.add_events(session, [fsm.transition_event(r.id, None, RunState.QUEUED, now,
+                                                    detail=r.detail) for r in made])
+    return made
+
+
+def create(session: Session, run: NewRun, now: datetime) -> str | None:
+    """Insert one queued run; its id, or None when it is a fire already made. Does not commit."""
+    made = create_many(session, [run], now)
+    return made[0].id if made else None

@@ -1,0 +1,285 @@
+"""Durable execution of one claimed run: checkpoints, replay, stats and the final state.
+
+The run lifecycle drives the pure dataflow engine (:mod:`fleet.engine.dataflow`)
+here, with a hook that checkpoints each finished node under the run's lease.
+
+``execute`` runs a run already claimed under a lease. Every node execution is
+persisted as a NodeRun when it ends, in a transaction fenced by the run's
+``lease_id`` (a worker that lost its lease writes nothing). Executing the run
+again replays the finished NodeRuns and runs only the rest. The final state
+is written with a lease-fenced transition. When the runtime stops the
+execution for ``lease_lost`` or ``shutdown`` nothing is written: the runtime
+releases (or has already lost) the lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from fleet.clock import Clock, utcnow
+from fleet.engine.blocks.registry import BlockRegistry
+from fleet.engine.dataflow import Checkpoint, Dataflow, DataflowResult, Finished, cap
+from fleet.engine.definition import GraphDef, parse
+from fleet.engine.tracker import FlowEvent, Tracker
+from fleet.engine.validate import resolve_inputs
+from fleet.errors import (
+    RUN_INVALID_GRAPH,
+    RUN_NODE_FAILED,
+    RUN_TIMEOUT,
+    LeaseLost,
+)
+from fleet.runs import checks, leases
+from fleet.runs.leases import Lease
+from fleet.settings import Settings
+from fleet.store import graphs as graph_store
+from fleet.store import node_runs
+from fleet.store import runs as run_store
+from fleet.store.db import begin_write, with_retry
+from fleet.store.models import NodeRun, RunEvent, RunState
+
+log = logging.getLogger(__name__)
+
+QUIET_STOPS = frozenset({"lease_lost", "shutdown"})
+
+
+class StopSignal:
+    """A thread-safe request to stop one execution, with its reason.
+
+    The runtime requests ``lease_lost`` (heartbeat found the lease gone),
+    ``shutdown`` (graceful stop) or ``cancelled`` (cancel requested); the first
+    reason wins.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reason: str | None = None
+        self._requested = threading.Event()
+
+    def request(self, reason: str) -> None:
+        """Ask the execution to stop for ``reason`` (later requests are ignored)."""
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+        self._requested.set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until a stop is requested (True) or ``timeout_s`` passes (False)."""
+        return self._requested.wait(timeout_s)
+
+    def reason(self) -> str | None:
+        """The stop reason, or None while the execution may go on."""
+        with self._lock:
+            return self._reason
+
+
+@dataclass
+class Outcome:
+    """What one execution did."""
+
+    run_id: str
+    state: str | None  # the state written, or None when nothing was written
+    reason: str | None = None  # why nothing was written: lease_lost, shutdown, not_held
+    executed: int = 0
+    replayed: int = 0
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    tracker: Tracker | None = field(default=None, repr=False)
+
+    @property
+    def written(self) -> bool:
+        """Whether the run's state was changed by this execution."""
+        return self.state is not None
+
+
+@dataclass
+class _Loaded:
+    run_id: str
+    user_id: str
+    inputs: dict[str, Any]
+    definition: dict[str, Any] | None
+    timeout_s: float
+    started_at: datetime | None
+    cancel_requested: bool
+    wall_time_s: float
+    cpu_time_s: float
+    checkpoints: dict[str, Checkpoint]
+
+
+def _load(open_session: Callable[[], Session], lease: Lease,
+          settings: Settings) -> _Loaded | None:
+    with open_session() as s:
+        run = run_store.get(s, lease.run_id, fresh=True)
+        if run is None or run.state != RunState.RUNNING.value or run.lease_id != lease.lease_id:
+            return None
+        graph = graph_store.get(s, run.user_id, run.graph_id, run.graph_version)
+        checkpoints = {
+            key: Checkpoint([(p, v) for p, v in (nr.outputs or [])],
+                            nr.started_at or run.created_at, nr.completed_at or run.created_at)
+            for key, nr in node_runs.finished(s, run.id).items()
+        }
+        timeout = run.timeout_s or (graph.timeout_s if graph else None) \
+            or settings.default_graph_timeout_s
+        return _Loaded(run.id, run.user_id, dict(run.inputs or {}),
+                       dict(graph.definition) if graph else None, float(timeout),
+                       run.started_at, run.cancel_requested, run.wall_time_s or 0.0,
+                       run.cpu_time_s or 0.0, checkpoints)
+
+
+class _Persister:
+    """Writes each finished execution (and its routed outputs) under the lease fence."""
+
+    def __init__(self, open_session: Callable[[], Session], lease: Lease, settings: Settings,
+                 stop: StopSignal | None) -> None:
+        self.open_session = open_session
+        self.lease = lease
+        self.settings = settings
+        self.stop = stop
+
+    def __call__(self, fin: Finished, events: list[FlowEvent]) -> str | None:
+        if fin.replayed:
+            return self.stop_reason()
+        return with_retry(lambda: self._write(fin, events), what="checkpoint write")
+
+    def stop_reason(self) -> str | None:
+        return self.stop.reason() if self.stop is not None else None
+
+    def _write(self, fin: Finished, events: list[FlowEvent]) -> str | None:
+        ex = fin.execution
+        state = fin.status if fin.status != "suspended" else (
+            fin.suspend.state if fin.suspend else "waiting")
+        with self.open_session() as s:
+            begin_write(s, "checkpoint")
+            fence = node_runs.fence(s, self.lease.run_id, self.lease.lease_id)
+            if fence is None:
+                s.rollback()
+                return "lease_lost"
+            node_runs.save(s, NodeRun(
+                run_id=self.lease.run_id, node_id=ex.node_id, block_id=ex.block_id,
+                exec_key=ex.key, state=state,
+                inputs=cap(ex.inputs, self.settings.max_input_bytes)[0],
+                outputs=[[p, v] for p, v in fin.outputs] if fin.status == "completed" else None,
+                error=fin.error, attempt=self.lease.attempt, started_at=fin.started_at,
+                completed_at=fin.ended_at, wall_time_s=(fin.ended_at - fin.started_at
+                                                        ).total_seconds(),
+                resume=fin.suspend.resume if fin.suspend else None))
+            run_store.add_events(s, [
+                RunEvent(run_id=self.lease.run_id, at=e.at, kind="output",
+                         source_node=e.source_node, source_pin=e.source_pin,
+                         sink_node=e.target_node, sink_pin=e.target_pin, data=e.data,
+                         detail="truncated" if e.truncated else None)
+                for e in events])
+            s.commit()
+        if fence.cancel_requested:
+            return "cancelled"
+        return self.stop_reason()
+
+
+def execute(open_session: Callable[[], Session], lease: Lease, *, registry: BlockRegistry,
+            settings: Settings, clock: Clock = utcnow,
+            stop: StopSignal | None = None) -> Outcome:
+    """Execute the run claimed under ``lease`` to its next resting state.
+
+    Returns an Outcome; ``Outcome.state`` is None when nothing was written
+    (the lease is gone, or the runtime is shutting down).
+    """
+    loaded = _load(open_session, lease, settings)
+    if loaded is None:
+        log.info("run %s: lease %s no longer held; not executing", lease.run_id, lease.lease_id)
+        return Outcome(lease.run_id, None, reason="lease_lost")
+    t0, cpu0 = time.perf_counter(), time.thread_time()
+    start = clock()
+    if loaded.cancel_requested or (stop is not None and stop.reason() == "cancelled"):
+        return _finish(open_session, lease, loaded, RunState.CANCELLED, clock(),
+                       detail="cancel requested before execution")
+    if stop is not None and stop.reason() in QUIET_STOPS:
+        return Outcome(lease.run_id, None, reason=stop.reason())
+    if loaded.definition is None:
+        return _finish(open_session, lease, loaded, RunState.FAILED, clock(),
+                       error_code=RUN_INVALID_GRAPH,
+                       error_detail="the run's graph version no longer exists")
+    problems = checks.problems(loaded.definition, loaded.inputs, registry,
+                               settings.max_input_bytes)
+    if problems:
+        return _finish(open_session, lease, loaded, RunState.FAILED, clock(),
+                       error_code=RUN_INVALID_GRAPH,
+                       error_detail="the run's graph no longer validates: "
+                                    + "; ".join(problems))
+    graph: GraphDef = parse(loaded.definition)[0]
+
+    deadline = (loaded.started_at or start) + timedelta(seconds=loaded.timeout_s)
+    persister = _Persister(open_session, lease, settings, stop)
+    flow = Dataflow(graph, resolve_inputs(graph, loaded.inputs), registry,
+                    run_id=lease.run_id, concurrency=settings.node_concurrency, clock=clock,
+                    deadline=deadline, checkpoints=loaded.checkpoints, on_finished=persister,
+                    should_stop=persister.stop_reason,
+                    event_cap_bytes=settings.event_data_cap_bytes)
+    result = flow.run()
+    end = clock()
+    tracker = Tracker(lease.run_id, started_at=start, ended_at=end,
+                      executions=[f.record() for f in result.finished], events=result.events)
+    stats = {
+        "wall_time_s": loaded.wall_time_s + (time.perf_counter() - t0),
+        "cpu_time_s": loaded.cpu_time_s + (time.thread_time() - cpu0)
+        + sum(f.cpu_s for f in result.finished),
+        "node_count": len(result.finished),
+        "node_error_count": sum(1 for f in result.finished if f.status == "failed"),
+        "tracker": tracker.to_dict(),
+    }
+    common = {"executed": result.executed, "replayed": result.replayed, "tracker": tracker}
+    return _conclude(open_session, lease, loaded, result, end, stats, common)
+
+
+def _conclude(open_session: Callable[[], Session], lease: Lease, loaded: _Loaded,
+              result: DataflowResult, end: datetime, stats: dict[str, Any],
+              common: dict[str, Any]) -> Outcome:
+    if result.status == "stopped" and result.reason != "cancelled":
+        log.info("run %s: execution stopped (%s); nothing written", lease.run_id, result.reason)
+        return Outcome(lease.run_id, None, reason=result.reason, **common)
+    if result.status == "stopped":
+        return _finish(open_session, lease, loaded, RunState.CANCELLED, end,
+                       detail="cancelled between nodes", stats=stats, **common)
+    if result.status == "timeout":
+        return _finish(open_session, lease, loaded, RunState.TIMEOUT, end,
+                       error_code=RUN_TIMEOUT,
+                       error_detail=f"the run exceeded its timeout of {loaded.timeout_s:g} s",
+                       stats=stats, **common)
+    if result.status == "failed":
+        return _finish(open_session, lease, loaded, RunState.FAILED, end,
+                       error_code=RUN_NODE_FAILED, error_detail=result.error, stats=stats,
+                       **common)
+    if result.status == "suspended" and result.suspended is not None:
+        susp = result.suspended.suspend
+        assert susp is not None
+        reason = f"node '{result.suspended.execution.node_id}': {susp.reason}"
+        return _finish(open_session, lease, loaded, RunState(susp.state), end,
+                       detail=reason, stats=stats, waiting_reason=reason, **common)
+    return _finish(open_session, lease, loaded, RunState.COMPLETED, end,
+                   outputs=result.outputs, stats=stats, **common)
+
+
+def _finish(open_session: Callable[[], Session], lease: Lease, loaded: _Loaded,
+            to: RunState, now: datetime, *, detail: str | None = None,
+            stats: dict[str, Any] | None = None, executed: int = 0, replayed: int = 0,
+            tracker: Tracker | None = None, **fields: Any) -> Outcome:
+    values = {**(stats or {}), **fields}
+    try:
+        def write() -> None:
+            with open_session() as s:
+                leases.write(s, lease, to, now, detail=detail, **values)
+        with_retry(write, what="final run write")
+    except LeaseLost:
+        log.warning("run %s: lease lost before writing %s; nothing written", lease.run_id,
+                    to.value)
+        return Outcome(lease.run_id, None, reason="lease_lost", executed=executed,
+                       replayed=replayed, tracker=tracker)
+    return Outcome(lease.run_id, to.value, executed=executed, replayed=replayed,
+                   outputs=fields.get("outputs"),
+                   error=fields.get("error_detail"), tracker=tracker)

@@ -1,0 +1,94 @@
+"""Middleware: a worker process registers itself as a Runtime at boot, offline at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from dramatiq import Broker, Middleware
+
+from fleet.store import runtimes as store
+from fleet.store.db import with_retry
+from fleet.store.models import Runtime
+from fleet.worker.process import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+
+def _fleet_version() -> str:
+    try:
+        return version("fleet")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def register(rt: WorkerRuntime) -> Runtime:
+    """Insert this process's Runtime row (online) and mark it alive."""
+
+    rt.refresh_identity()
+
+    def _insert() -> Runtime:
+        now = rt.clock()
+        with rt.open_session() as session:
+            row = store.add(session, Runtime(
+                id=rt.runtime_id, hostname=rt.hostname, pid=rt.pid, name=rt.name,
+                queues=list(rt.queues), concurrency=rt.concurrency, version=_fleet_version(),
+                status="online", registered_at=now, last_seen_at=now,
+            ))
+            session.commit()
+            return row
+
+    row = with_retry(_insert, what="runtime registration")
+    rt.registered = True
+    live = rt.liveness
+    if live is not None:
+        try:
+            live.beat(rt.runtime_id, rt.settings.liveness_key_ttl_s)
+        except Exception as exc:  # Redis down: the database row is enough
+            log.warning("liveness beat failed at registration (%s)", exc.__class__.__name__)
+    log.info("runtime %s registered (host %s, pid %d, %d threads, queues %s)",
+             rt.runtime_id, rt.hostname, rt.pid, rt.concurrency, ",".join(rt.queues))
+    return row
+
+
+def mark_offline(rt: WorkerRuntime) -> None:
+    """Mark this process's Runtime offline and drop its liveness key."""
+    if not rt.registered:
+        return
+
+    def _offline() -> None:
+        with rt.open_session() as session:
+            store.mark_offline(session, [rt.runtime_id], rt.clock())
+            session.commit()
+
+    try:
+        with_retry(_offline, attempts=3, what="runtime offline")
+    except Exception:
+        log.exception("could not mark runtime %s offline; the stale-runtime sweep will",
+                      rt.runtime_id)
+    live = rt.liveness
+    if live is not None:
+        try:
+            live.forget(rt.runtime_id)
+        except Exception as exc:
+            log.warning("could not drop liveness key (%s)", exc.__class__.__name__)
+    rt.registered = False
+    log.info("runtime %s offline", rt.runtime_id)
+
+
+class RegistrationMiddleware(Middleware):
+    """Registers the process when its worker boots; marks it offline when it stops."""
+
+    def __init__(self, rt: WorkerRuntime) -> None:
+        self.rt = rt
+
+    def before_worker_boot(self, broker: Broker, worker: Any) -> None:
+        self.rt.concurrency = int(getattr(worker, "worker_threads", 1))
+        queues = getattr(worker, "queues", None) or broker.get_declared_queues()
+        # Delay (.DQ) and dead-letter (.XQ) queues are Dramatiq's plumbing.
+        self.rt.queues = sorted(q for q in queues if not q.endswith((".DQ", ".XQ")))
+        register(self.rt)
+
+    def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        mark_offline(self.rt)
