@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import Session  # noqa: E402
 
-from fleet.store import graphs, migrate  # noqa: E402
+from fleet.store import graphs, migrate, node_runs  # noqa: E402
 from fleet.store import runs as run_store  # noqa: E402
 from fleet.store import runtimes as runtime_store  # noqa: E402
 from fleet.store.db import make_engine  # noqa: E402
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
             def mid_run(run_id: str = run.id) -> Any:
                 with Session(engine) as s:
-                    done = {n.node_id for n in run_store.node_runs(s, run_id)}
+                    done = {n.node_id for n in node_runs.for_run(s, run_id)}
                     row = run_store.get(s, run_id)
                     return row if row and row.state == "running" and "b" in done else None
 

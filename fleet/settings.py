@@ -107,9 +107,16 @@ class Settings(BaseSettings):
     runtime_gc_batch: int = Field(100, gt=0)
     """Runtimes deleted per batch."""
     retention_days: int = Field(30, gt=0)
-    """Finished runs, node runs and events older than this are pruned."""
+    """Finished runs (with their node runs and events) and resolved alerts older than this
+    are pruned."""
+    event_retention_days: float = Field(30, gt=0)
+    """Run events older than this are pruned, whatever their run's state."""
+    fire_retention_days: float = Field(30, gt=0)
+    """Schedule fire records (fired, missed, skipped, failed) older than this are pruned."""
     retention_batch: int = Field(1000, gt=0)
-    """Rows pruned per batch."""
+    """Rows pruned per batch (one committed transaction each)."""
+    retention_budget_s: float = Field(300.0, gt=0)
+    """Seconds one retention pass may spend; what is left waits for the next tick."""
     # sweep batch sizes and per-tick bounds (issue 6)
     stale_runtime_batch: int = Field(100, gt=0)
     """Stale runtimes handled per batch."""
@@ -151,7 +158,7 @@ class Settings(BaseSettings):
     """When the `weekly_summary` system job runs (cron, UTC)."""
     cron_runtime_gc: str = "0 3 * * *"
     """When the `runtime_gc` system job runs (cron, UTC)."""
-    cron_retention: str = "30 3 * * *"
+    cron_retention: str = "15 * * * *"
     """When the `retention` system job runs (cron, UTC)."""
 
     # --- schedules (SPEC §7) ------------------------------------------------

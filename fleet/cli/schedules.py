@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from fleet.cli.context import console, ctx_of, handle_errors, print_json
+from fleet.cli.inputs import parse_inputs
 from fleet.clock import as_utc, utcnow
 from fleet.engine.blocks.registry import default_registry
 from fleet.errors import InvalidInput
@@ -17,24 +18,6 @@ from fleet.scheduling import service
 app = typer.Typer(help="Cron schedules of graphs, in the user's timezone.", no_args_is_help=True)
 
 _USER_HELP = "Act as this user (default: FLEET_USER); only a schedule's owner sees it."
-
-
-def parse_inputs(pairs: list[str]) -> dict[str, Any]:
-    """``k=v`` pairs into a mapping; a value that parses as JSON is taken as JSON."""
-    inputs: dict[str, Any] = {}
-    problems: list[str] = []
-    for pair in pairs:
-        key, eq, raw = pair.partition("=")
-        if not eq or not key.strip():
-            problems.append(f"--input '{pair}': expected NAME=VALUE")
-            continue
-        try:
-            inputs[key.strip()] = json.loads(raw)
-        except ValueError:
-            inputs[key.strip()] = raw
-    if problems:
-        raise InvalidInput("invalid --input", problems)
-    return inputs
 
 
 def _parse_from(value: str | None) -> datetime:

@@ -95,14 +95,6 @@ class GraphDef:
     timeout_s: float | None
     max_attempts: int | None
 
-    def links_from(self, node: str, pin: str) -> list[LinkDef]:
-        """Links leaving ``node.pin``."""
-        return [lk for lk in self.links if lk.source.node == node and lk.source.pin == pin]
-
-    def incoming(self, node: str) -> list[LinkDef]:
-        """Links entering ``node``."""
-        return [lk for lk in self.links if lk.sink.node == node]
-
     def graph_input_pins(self, node: str) -> dict[str, str]:
         """pin -> graph input name, for the graph inputs bound to ``node``."""
         bound: dict[str, str] = {}
@@ -125,17 +117,9 @@ def parse_ref(text: Any, where: str, problems: list[str]) -> PinRef | None:
     return PinRef(node, pin)
 
 
-def parse(definition: Any) -> tuple[GraphDef, list[str]]:
-    """Parse ``definition``, returning the graph and every structural problem found.
-
-    Malformed parts are skipped (and reported) so that validation can go on
-    and report the remaining problems too.
-    """
-    problems: list[str] = []
-    if not isinstance(definition, dict):
-        raise InvalidInput("a graph definition must be a mapping (JSON object / YAML mapping)",
-                           [f"got {type(definition).__name__}"])
-    d = definition
+def _header(d: dict[str, Any], problems: list[str]) -> tuple[str, str, str, float | None,
+                                                             int | None]:
+    """id, name, description, timeout_s and max_attempts of a definition."""
     gid = d.get("id")
     if not isinstance(gid, str) or not gid.strip():
         problems.append("graph: 'id' is required and must be a non-empty string")
@@ -150,7 +134,6 @@ def parse(definition: Any) -> tuple[GraphDef, list[str]]:
     if not isinstance(description, str):
         problems.append("graph: 'description' must be a string")
         description = str(description)
-
     timeout_s = d.get("timeout_s")
     if timeout_s is not None and (isinstance(timeout_s, bool)
                                   or not isinstance(timeout_s, int | float) or timeout_s <= 0):
@@ -161,12 +144,29 @@ def parse(definition: Any) -> tuple[GraphDef, list[str]]:
                                      or not isinstance(max_attempts, int) or max_attempts < 1):
         problems.append(f"graph: max_attempts must be an integer >= 1, got {max_attempts!r}")
         max_attempts = None
+    return gid, name, description, (float(timeout_s) if timeout_s is not None else None), \
+        max_attempts
 
+
+def _listed(d: dict[str, Any], key: str, what: str, problems: list[str]) -> list[Any]:
+    raw = d.get(key, []) or []
+    if not isinstance(raw, list):
+        problems.append(f"graph: '{key}' must be a list{what}")
+        return []
+    return raw
+
+
+def _mapping(d: dict[str, Any], key: str, what: str, problems: list[str]) -> dict[Any, Any]:
+    raw = d.get(key, {}) or {}
+    if not isinstance(raw, dict):
+        problems.append(f"graph: '{key}' must be a mapping of {what}")
+        return {}
+    return raw
+
+
+def _nodes(d: dict[str, Any], problems: list[str]) -> dict[str, NodeDef]:
     nodes: dict[str, NodeDef] = {}
-    raw_nodes = d.get("nodes", [])
-    if not isinstance(raw_nodes, list):
-        problems.append("graph: 'nodes' must be a list")
-        raw_nodes = []
+    raw_nodes = _listed(d, "nodes", "", problems)
     if not raw_nodes:
         problems.append("graph: it has no nodes")
     for i, raw in enumerate(raw_nodes):
@@ -188,13 +188,12 @@ def parse(definition: Any) -> tuple[GraphDef, list[str]]:
             problems.append(f"node '{nid}': 'inputs' must be a mapping of pin to value")
             static = {}
         nodes[nid] = NodeDef(nid, block, dict(static))
+    return nodes
 
+
+def _links(d: dict[str, Any], problems: list[str]) -> list[LinkDef]:
     links: list[LinkDef] = []
-    raw_links = d.get("links", []) or []
-    if not isinstance(raw_links, list):
-        problems.append("graph: 'links' must be a list")
-        raw_links = []
-    for i, raw in enumerate(raw_links):
+    for i, raw in enumerate(_listed(d, "links", "", problems)):
         if not isinstance(raw, dict):
             problems.append(f"links[{i}]: must be a mapping with source and sink")
             continue
@@ -202,13 +201,12 @@ def parse(definition: Any) -> tuple[GraphDef, list[str]]:
         snk = parse_ref(raw.get("sink"), f"links[{i}] sink", problems)
         if src and snk:
             links.append(LinkDef(src, snk))
+    return links
 
+
+def _inputs(d: dict[str, Any], problems: list[str]) -> dict[str, GraphInput]:
     inputs: dict[str, GraphInput] = {}
-    raw_inputs = d.get("inputs", {}) or {}
-    if not isinstance(raw_inputs, dict):
-        problems.append("graph: 'inputs' must be a mapping of input name to its spec")
-        raw_inputs = {}
-    for iname, spec in raw_inputs.items():
+    for iname, spec in _mapping(d, "inputs", "input name to its spec", problems).items():
         spec = spec if isinstance(spec, dict) else {}
         itype = spec.get("type", "any")
         if itype not in INPUT_TYPES:
@@ -219,24 +217,38 @@ def parse(definition: Any) -> tuple[GraphDef, list[str]]:
         if isinstance(raw_targets, str):
             raw_targets = [raw_targets]
         targets = []
-        for t in raw_targets if isinstance(raw_targets, list) else []:
-            ref = parse_ref(t, f"graph input '{iname}' target", problems)
+        for target in raw_targets if isinstance(raw_targets, list) else []:
+            ref = parse_ref(target, f"graph input '{iname}' target", problems)
             if ref:
                 targets.append(ref)
         inputs[str(iname)] = GraphInput(str(iname), itype, bool(spec.get("required", False)),
                                         spec.get("default"), tuple(targets),
                                         str(spec.get("description", "")))
+    return inputs
 
+
+def _outputs(d: dict[str, Any], problems: list[str]) -> dict[str, PinRef]:
     outputs: dict[str, PinRef] = {}
-    raw_outputs = d.get("outputs", {}) or {}
-    if not isinstance(raw_outputs, dict):
-        problems.append("graph: 'outputs' must be a mapping of output name to 'node.pin'")
-        raw_outputs = {}
-    for oname, ref_text in raw_outputs.items():
+    for oname, ref_text in _mapping(d, "outputs", "output name to 'node.pin'",
+                                    problems).items():
         ref = parse_ref(ref_text, f"graph output '{oname}'", problems)
         if ref:
             outputs[str(oname)] = ref
+    return outputs
 
-    graph = GraphDef(gid, name, description, nodes, links, inputs, outputs,
-                     float(timeout_s) if timeout_s is not None else None, max_attempts)
+
+def parse(definition: Any) -> tuple[GraphDef, list[str]]:
+    """Parse ``definition``, returning the graph and every structural problem found.
+
+    Malformed parts are skipped (and reported) so that validation can go on
+    and report the remaining problems too.
+    """
+    if not isinstance(definition, dict):
+        raise InvalidInput("a graph definition must be a mapping (JSON object / YAML mapping)",
+                           [f"got {type(definition).__name__}"])
+    problems: list[str] = []
+    gid, name, description, timeout_s, max_attempts = _header(definition, problems)
+    graph = GraphDef(gid, name, description, _nodes(definition, problems),
+                     _links(definition, problems), _inputs(definition, problems),
+                     _outputs(definition, problems), timeout_s, max_attempts)
     return graph, problems

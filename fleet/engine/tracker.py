@@ -161,13 +161,6 @@ class Tracker:
             by_block.setdefault(e.block_id, []).append(e)
         return {b: Metrics.of(es) for b, es in sorted(by_block.items())}
 
-    def node_metrics(self) -> dict[str, Metrics]:
-        """Metrics per node id."""
-        by_node: dict[str, list[NodeExecution]] = {}
-        for e in self.executions:
-            by_node.setdefault(e.node_id, []).append(e)
-        return {n: Metrics.of(es) for n, es in sorted(by_node.items())}
-
     def run_metrics(self) -> RunMetrics:
         """Metrics over the whole run, with the slowest node and the critical path."""
         wall = 0.0

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from fleet.engine.blocks.base import Block, type_name
 from fleet.engine.blocks.registry import BlockRegistry
-from fleet.engine.definition import INPUT_TYPES, GraphDef, parse
+from fleet.engine.definition import INPUT_TYPES, GraphDef, LinkDef, parse
 from fleet.errors import InvalidInput
 
 
@@ -37,10 +37,11 @@ def parse_valid(definition: dict[str, Any], registry: BlockRegistry) -> GraphDef
     return graph
 
 
-def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[str]:
-    """Every problem of ``definition`` as readable lines (empty when valid)."""
-    graph, problems = parse(definition)
-    blocks: dict[str, type[Block]] = {}
+Blocks = dict[str, type[Block]]
+
+
+def _resolve_blocks(graph: GraphDef, registry: BlockRegistry, problems: list[str]) -> Blocks:
+    blocks: Blocks = {}
     for node in graph.nodes.values():
         block = registry.find(node.block)
         if block is None:
@@ -48,34 +49,48 @@ def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[
                             f"{', '.join(registry.ids())})")
         else:
             blocks[node.id] = block
+    return blocks
 
+
+def _link_end_ok(graph: GraphDef, blocks: Blocks, link: LinkDef, problems: list[str]) -> bool:
+    ok = True
+    for end, ref, kind in (("source", link.source, "output"), ("sink", link.sink, "input")):
+        if ref.node not in graph.nodes:
+            problems.append(f"link {link}: {end} node '{ref.node}' does not exist")
+            ok = False
+        elif ref.node in blocks:
+            pins = (blocks[ref.node].output_pins() if kind == "output"
+                    else blocks[ref.node].input_pins())
+            if ref.pin not in pins:
+                problems.append(
+                    f"link {link}: node '{ref.node}' pin '{ref.pin}': block "
+                    f"'{graph.nodes[ref.node].block}' has no {kind} pin '{ref.pin}' "
+                    f"({kind}s: {', '.join(pins) or 'none'})")
+                ok = False
+        else:
+            ok = False
+    return ok
+
+
+def _check_links(graph: GraphDef, blocks: Blocks, problems: list[str]) -> set[tuple[str, str]]:
+    """Every link's ends and types; returns the sink pins that are linked."""
     linked: set[tuple[str, str]] = set()
     for link in graph.links:
-        ok = True
-        for end, ref, kind in (("source", link.source, "output"), ("sink", link.sink, "input")):
-            if ref.node not in graph.nodes:
-                problems.append(f"link {link}: {end} node '{ref.node}' does not exist")
-                ok = False
-            elif ref.node in blocks:
-                pins = (blocks[ref.node].output_pins() if kind == "output"
-                        else blocks[ref.node].input_pins())
-                if ref.pin not in pins:
-                    problems.append(
-                        f"link {link}: node '{ref.node}' pin '{ref.pin}': block "
-                        f"'{graph.nodes[ref.node].block}' has no {kind} pin '{ref.pin}' "
-                        f"({kind}s: {', '.join(pins) or 'none'})")
-                    ok = False
-            else:
-                ok = False
-        if ok:
-            linked.add((link.sink.node, link.sink.pin))
-            src_t = blocks[link.source.node].output_pins()[link.source.pin].annotation
-            dst_t = blocks[link.sink.node].input_pins()[link.sink.pin].annotation
-            if not types_compatible(src_t, dst_t):
-                problems.append(
-                    f"link {link}: node '{link.sink.node}' pin '{link.sink.pin}': type "
-                    f"mismatch, {_tn(src_t)} cannot flow into {_tn(dst_t)}")
+        if not _link_end_ok(graph, blocks, link, problems):
+            continue
+        linked.add((link.sink.node, link.sink.pin))
+        src_t = blocks[link.source.node].output_pins()[link.source.pin].annotation
+        dst_t = blocks[link.sink.node].input_pins()[link.sink.pin].annotation
+        if not types_compatible(src_t, dst_t):
+            problems.append(
+                f"link {link}: node '{link.sink.node}' pin '{link.sink.pin}': type "
+                f"mismatch, {type_name(src_t)} cannot flow into {type_name(dst_t)}")
+    return linked
 
+
+def _check_graph_inputs(graph: GraphDef, blocks: Blocks,
+                        problems: list[str]) -> set[tuple[str, str]]:
+    """Every graph input's targets; returns the pins they are bound to."""
     bound: set[tuple[str, str]] = set()
     for gi in graph.inputs.values():
         for t in gi.targets:
@@ -88,7 +103,12 @@ def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[
                                     f"'{t.pin}' (inputs: {', '.join(pins) or 'none'})")
                 else:
                     bound.add((t.node, t.pin))
+    return bound
 
+
+def _check_node_inputs(graph: GraphDef, blocks: Blocks, fed: set[tuple[str, str]],
+                       problems: list[str]) -> None:
+    """Static values are valid for their pins; every required pin gets a value somehow."""
     for node in graph.nodes.values():
         if node.id not in blocks:
             continue
@@ -104,11 +124,12 @@ def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[
                 problems.append(f"node '{node.id}' pin '{pin}': static value {value!r} is not "
                                 f"a valid {pins[pin].type_name()} ({_first_error(exc)})")
         for pin, spec in pins.items():
-            if (spec.required and pin not in node.inputs and (node.id, pin) not in linked
-                    and (node.id, pin) not in bound):
+            if spec.required and pin not in node.inputs and (node.id, pin) not in fed:
                 problems.append(f"node '{node.id}' pin '{pin}': required input is missing; "
                                 "give it a static value, link it, or bind a graph input to it")
 
+
+def _check_outputs(graph: GraphDef, blocks: Blocks, problems: list[str]) -> None:
     for oname, ref in graph.outputs.items():
         if ref.node not in graph.nodes:
             problems.append(f"graph output '{oname}': node '{ref.node}' does not exist")
@@ -116,6 +137,15 @@ def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[
             problems.append(f"graph output '{oname}': node '{ref.node}' has no output pin "
                             f"'{ref.pin}'")
 
+
+def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[str]:
+    """Every problem of ``definition`` as readable lines (empty when valid)."""
+    graph, problems = parse(definition)
+    blocks = _resolve_blocks(graph, registry, problems)
+    linked = _check_links(graph, blocks, problems)
+    bound = _check_graph_inputs(graph, blocks, problems)
+    _check_node_inputs(graph, blocks, linked | bound, problems)
+    _check_outputs(graph, blocks, problems)
     cycle = find_cycle(graph)
     if cycle:
         problems.append(f"cycle: {' -> '.join(cycle)} (links may not loop back; "
@@ -163,10 +193,6 @@ def find_cycle(graph: GraphDef) -> list[str] | None:
                 stack.pop()
                 path.pop()
     return None
-
-
-def _tn(t: Any) -> str:
-    return type_name(t)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -93,11 +93,6 @@ class Outcome:
     error: str | None = None
     tracker: Tracker | None = field(default=None, repr=False)
 
-    @property
-    def written(self) -> bool:
-        """Whether the run's state was changed by this execution."""
-        return self.state is not None
-
 
 @dataclass
 class _Loaded:

@@ -2,7 +2,7 @@
 
 SQLite gets WAL, a busy timeout and foreign keys on every connection. A write
 that must not race (a lease claim) opens its transaction with
-``BEGIN IMMEDIATE`` through :func:`write_session`; other transactions stay
+``BEGIN IMMEDIATE`` through :func:`begin_write`; other transactions stay
 deferred so readers never take the write lock.
 """
 
@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event
@@ -86,19 +85,6 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-@contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction takes the write lock up front on SQLite.
-
-    On PostgreSQL it is an ordinary session; row locks come from the queries.
-    The caller commits; an exception rolls back.
-    """
-    with Session(engine, expire_on_commit=False) as session:
-        if is_sqlite(engine):
-            session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
-        yield session
 
 
 def immediate(session: Session) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, select
 from sqlmodel import Session, col
 
-from fleet.store.models import TERMINAL_STATES, NodeRun, Run, RunEvent
+from fleet.store.models import TERMINAL_STATES, NodeRun, Run, RunEvent, ScheduleFire
 
 TERMINAL = sorted(s.value for s in TERMINAL_STATES)
 
@@ -36,3 +36,21 @@ def delete_runs(session: Session, run_ids: Sequence[str], before: datetime) -> t
     runs = session.execute(delete(Run).where(col(Run.id).in_(ids)))
     return (int(runs.rowcount or 0), int(nodes.rowcount or 0),  # type: ignore[attr-defined]
             int(events.rowcount or 0))  # type: ignore[attr-defined]
+
+
+def delete_events_before(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` run events written before ``before`` (index on ``at``)."""
+    ids = list(session.execute(select(col(RunEvent.id)).where(col(RunEvent.at) < before)
+                               .order_by(col(RunEvent.at)).limit(limit)).scalars().all())
+    if ids:
+        session.execute(delete(RunEvent).where(col(RunEvent.id).in_(ids)))
+    return len(ids)
+
+
+def delete_fires_before(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` schedule fire records written before ``before`` (index on ``at``)."""
+    ids = list(session.execute(select(col(ScheduleFire.id)).where(col(ScheduleFire.at) < before)
+                               .order_by(col(ScheduleFire.at)).limit(limit)).scalars().all())
+    if ids:
+        session.execute(delete(ScheduleFire).where(col(ScheduleFire.id).in_(ids)))
+    return len(ids)

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from fleet.ports import JobContext, JobSpec, Report
 from fleet.store import runtimes as rt_store
-from fleet.store.db import begin_write
+from fleet.sweeps.batches import in_batches
 
 
 @dataclass
@@ -39,16 +39,15 @@ def run_once(session: Session, now: datetime, ctx: JobContext) -> RuntimeGcRepor
     s = ctx.settings
     before = cutoff(now, s.runtime_gc_after_s)
     report = RuntimeGcReport()
-    for _ in range(s.sweep_max_batches):
-        begin_write(session, "runtime_gc")
+
+    def step() -> int:
         ids = rt_store.offline_before(session, before, s.runtime_gc_batch)
         report.deleted += rt_store.delete_ids(session, ids)
-        session.commit()
-        if ids:
-            report.batches += 1
-        if len(ids) < s.runtime_gc_batch:
-            return report
-    report.more = True
+        return len(ids)
+
+    done = in_batches(session, "runtime_gc", step, batch_size=s.runtime_gc_batch,
+                      max_batches=s.sweep_max_batches)
+    report.batches, report.more = done.batches, done.more
     return report
 
 

@@ -70,10 +70,6 @@ class BlockRegistry:
     def __len__(self) -> int:
         return len(self._blocks)
 
-    def copy(self) -> BlockRegistry:
-        """An independent registry with the same blocks (tests add their own to it)."""
-        return BlockRegistry(self._blocks.values())
-
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[str]:
         """Register the blocks advertised by installed packages; returns the ids added.
 
