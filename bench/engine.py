@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 from fleet.engine.blocks.base import Block, BlockContext  # noqa: E402
 from fleet.engine.blocks.registry import BlockRegistry, builtin_blocks  # noqa: E402
 from fleet.engine.memory import run_in_memory  # noqa: E402
-from fleet.runs.inline import run_inline  # noqa: E402
 from fleet.graphs.service import add_graph  # noqa: E402
+from fleet.runs.inline import run_inline  # noqa: E402
 from fleet.settings import Settings  # noqa: E402
 from fleet.store import migrate  # noqa: E402
 from fleet.store.db import make_engine, session_factory  # noqa: E402

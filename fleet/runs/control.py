@@ -1,10 +1,11 @@
-"""Acting on a run: cancel, approve, reject, complete a tool call.
+"""Acting on a run: cancel, approve, reject, complete a tool call, retry.
 
 Cancel: a queued or waiting run is cancelled at once; a running one gets
 ``cancel_requested`` and its worker stops it at the next node boundary (the
 heartbeat and the executor both look). Approve and complete-tool put a
 waiting run back to queued through :mod:`fleet.runs.resume`, then send it
 (:func:`fleet.runs.sending.send_and_record`): it resumes from its checkpoint.
+Retry runs a finished run again as a new run linked to the old one.
 
 Another user's run is answered exactly as a missing one.
 """
@@ -16,10 +17,13 @@ from typing import Any
 
 from sqlmodel import Session
 
+from fleet.engine.blocks.registry import BlockRegistry
 from fleet.errors import FleetError, IllegalTransition, InvalidInput, LeaseLost, NotFound
 from fleet.ports import RunSender
 from fleet.runs import fsm, resume
 from fleet.runs.sending import send_and_record
+from fleet.runs.submit import submit
+from fleet.settings import Settings
 from fleet.store import runs as store
 from fleet.store.db import begin_write
 from fleet.store.models import TERMINAL_STATES, Run, RunEvent, RunState
@@ -113,3 +117,23 @@ def complete_tool(session: Session, run_id: str, *, node_id: str, output: Any, n
     resume.complete_tool(session, run_id, node_id=node_id, output=output, now=now,
                          user_id=user_id)
     return _resumed(session, run_id, send, now, user_id)
+
+
+def retry(session: Session, run_id: str, *, now: datetime, send: RunSender,
+          registry: BlockRegistry, settings: Settings, user_id: str | None = None,
+          inputs: dict[str, Any] | None = None) -> Run:
+    """Run a finished run again as a new run linked to it (``retry_of``); returns the new run.
+
+    The new run takes the same graph version and the old inputs, with ``inputs``
+    (if given) replacing the named ones; it is checked like any submission.
+    """
+    old = visible(session, run_id, user_id)
+    if RunState(old.state) not in TERMINAL_STATES:
+        session.rollback()
+        raise InvalidInput(f"run {run_id} is {old.state}; only a finished run can be retried "
+                           "(cancel it first)", [f"run {run_id} is {old.state}"])
+    merged = {**(old.inputs or {}), **(inputs or {})}
+    graph_id, version, owner = old.graph_id, old.graph_version, old.user_id
+    session.rollback()
+    return submit(session, graph_id=graph_id, version=version, inputs=merged, user_id=owner,
+                  now=now, send=send, registry=registry, settings=settings, retry_of=run_id)

@@ -4,8 +4,9 @@ Importing this package registers every table on ``SQLModel.metadata``; the
 migrations are checked against that metadata by the test suite.
 """
 
-from fleet.store.models.alerts import Alert, NotificationSetting
+from fleet.store.models.alerts import Alert, AlertDelivery, NotificationSetting
 from fleet.store.models.graphs import Graph
+from fleet.store.models.jobs import SystemJob
 from fleet.store.models.runs import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -21,6 +22,7 @@ __all__ = [
     "ACTIVE_STATES",
     "TERMINAL_STATES",
     "Alert",
+    "AlertDelivery",
     "Graph",
     "NodeRun",
     "NotificationSetting",
@@ -30,4 +32,5 @@ __all__ = [
     "Runtime",
     "Schedule",
     "ScheduleFire",
+    "SystemJob",
 ]

@@ -50,3 +50,35 @@ class NotificationSetting(SQLModel, table=True):
     urls: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     weekly_summary: bool = True
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One notification of an alert to one destination URL, retried on its own.
+
+    A notification (``send_count`` of the alert) fans out to one row per
+    destination; a failed destination is retried with capped backoff without
+    re-sending to the destinations that already accepted it, and is given up
+    after ``alert_give_up_s``.
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "send_count", "destination",
+                         name="uq_alert_deliveries_dest"),
+        Index("ix_alert_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    alert_id: str = Field(max_length=64, index=True)
+    send_count: int  # which notification of the alert this delivers
+    destination: str = Field(max_length=64)  # a hash of the URL: URLs carry secrets
+    url: str  # the Apprise URL itself (it names where to deliver; never logged)
+    title: str = ""
+    body: str = ""
+    state: str = Field(default="pending", max_length=16)  # pending | sent | gave_up
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -82,6 +82,9 @@ class Run(SQLModel, table=True):
 
     wall_time_s: float | None = None
     cpu_time_s: float | None = None
+    # Running time of the segments that ended (a segment: claim to park, release or loss);
+    # the run's timeout counts this plus the current segment.
+    run_time_s: float = 0.0
     node_count: int = 0
     node_error_count: int = 0
     cost: float = 0.0
@@ -117,6 +120,7 @@ class NodeRun(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     wall_time_s: float | None = None
+    cost: float = 0.0
     # For a node parked in a waiting state: what resuming it needs (approval
     # outputs, tool request and result pin).
     resume: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

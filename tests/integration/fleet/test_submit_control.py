@@ -134,3 +134,22 @@ def test_cancel_refusals(session: Session, now: datetime) -> None:
         control.cancel(session, other.id, now=now, user_id="mallory")
     row = store.get(session, other.id, fresh=True)
     assert row is not None and row.state == "queued"
+
+
+def test_retry_makes_a_linked_run_with_edited_inputs(session: Session, settings: Settings,
+                                                     now: datetime) -> None:
+    _graph(session, now)
+    sender = RecordingSender()
+    first = _submit(session, settings, now, sender, inputs={"who": "a"})
+    with pytest.raises(InvalidInput, match="only a finished run can be retried"):
+        control.retry(session, first.id, now=now, send=sender, registry=default_registry(),
+                      settings=settings, user_id="alice")
+    control.cancel(session, first.id, now=now, user_id="alice")
+    with pytest.raises(NotFound):  # another user's run looks missing
+        control.retry(session, first.id, now=now, send=sender, registry=default_registry(),
+                      settings=settings, user_id="bob")
+    again = control.retry(session, first.id, now=now, send=sender, registry=default_registry(),
+                          settings=settings, user_id="alice", inputs={"who": "b"})
+    assert again.id != first.id and again.retry_of == first.id and again.state == "queued"
+    assert again.inputs == {"who": "b"} and again.graph_version == first.graph_version
+    assert sender.sent == [first.id, again.id]
