@@ -13,7 +13,7 @@ from typing import Any
 import dramatiq
 
 from fleet.worker.app import FleetApp
-from fleet.worker.broker import EXECUTE_ACTOR
+from fleet.worker.broker import EXECUTE_ACTOR, EXECUTE_URGENT_ACTOR
 from fleet.worker.execution import execute_message
 
 
@@ -27,7 +27,16 @@ def declare(app: FleetApp) -> dict[str, Any]:
         """Execute the run ``run_id`` (the message carries only the id)."""
         execute_message(app.runtime, run_id)
 
-    actor = dramatiq.actor(actor_name=EXECUTE_ACTOR, queue_name=app.settings.queue_name,
-                           max_retries=0, time_limit=time_limit_ms,
-                           broker=app.broker)(execute_graph)
-    return {EXECUTE_ACTOR: actor}
+    def execute_graph_urgent(run_id: str) -> None:
+        """The same, for a run taken back from a dead worker (taken before the backlog)."""
+        execute_message(app.runtime, run_id)
+
+    # Dramatiq's workers take lower priority numbers first among the messages they fetched.
+    declared = {}
+    for fn, name, queue, priority in (
+            (execute_graph, EXECUTE_ACTOR, app.settings.queue_name, 10),
+            (execute_graph_urgent, EXECUTE_URGENT_ACTOR, app.settings.urgent_queue_name, 0)):
+        declared[name] = dramatiq.actor(actor_name=name, queue_name=queue, priority=priority,
+                                        max_retries=0, time_limit=time_limit_ms,
+                                        broker=app.broker)(fn)
+    return declared

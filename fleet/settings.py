@@ -31,7 +31,11 @@ class Settings(BaseSettings):
     user: str = Field("local", min_length=1, max_length=128)
     """The acting user of `fleet` commands when `--user` is not given."""
     queue_name: str = "fleet"
-    """Dramatiq queue of `execute_graph` messages."""
+    """Dramatiq queue of `execute_graph` messages (the `worker` line of the Procfile)."""
+    urgent_queue_name: str = "fleet-urgent"
+    """Queue of runs taken back from a dead worker: workers take it before the run queue."""
+    system_queue_name: str = "fleet-system"
+    """Queue of the periodic system jobs, consumed by the `system` line of the Procfile only."""
 
     # --- leases and heartbeats (SPEC §5, §8) --------------------------------
     lease_ttl_s: float = Field(60.0, gt=0)
@@ -44,8 +48,6 @@ class Settings(BaseSettings):
     """How often a runtime writes `last_seen_at` when Redis is configured."""
     stale_runtime_after_s: float = Field(150.0, gt=0)
     """An online runtime unseen this long (and without a live key) goes offline."""
-    sweep_tick_s: float = Field(60.0, gt=0)
-    """Cadence assumed for the every-minute sweeps in the start-up invariant."""
     reaper_batch_size: int = Field(100, gt=0)
     """Runs the reaper examines per batch."""
     default_max_attempts: int = Field(3, ge=1)
@@ -54,10 +56,22 @@ class Settings(BaseSettings):
     """A run waiting for a tool result longer than this fails."""
     waiting_approval_timeout_s: float = Field(86_400.0, gt=0)
     """A run waiting for approval longer than this times out."""
+    db_outage_budget_s: float = Field(60.0, gt=0)
+    """A database outage up to this long costs time only: claims and checkpoints keep
+    retrying, and a message is left for redelivery rather than dropped."""
+    broker_heartbeat_timeout_s: float = Field(90.0, gt=0)
+    """A Redis consumer silent this long is dead: Dramatiq requeues what it had fetched (at
+    the end of the queue; fleet's reaper sends those runs ahead of it before that)."""
+    periodic_skip_after_s: float = Field(30.0, gt=0)
+    """A periodic job message older than this is skipped (WARNING, counted); never dispatch."""
+    scheduler_silence_s: float = Field(180.0, gt=0)
+    """Workers raise an ops alert when no dispatcher run started for this long."""
     shutdown_grace_s: float = Field(10.0, ge=0)
     """At graceful shutdown, wait this long for executions to stop before releasing."""
     worker_threads: int = Field(8, ge=1)
-    """Worker threads of `fleet dev`."""
+    """Run threads of `fleet dev`."""
+    system_threads: int = Field(2, ge=1)
+    """System-job threads of `fleet dev` (the Procfile's `system` line sets its own)."""
     dev_poll_interval_s: float = Field(2.0, gt=0)
     """`fleet dev` sends runs queued by other processes this often."""
 
@@ -73,7 +87,9 @@ class Settings(BaseSettings):
 
     # --- sweeps (SPEC §8) ---------------------------------------------------
     resend_after_s: float = Field(120.0, gt=0)
-    """A queued run unclaimed and unsent this long is sent again."""
+    """A queued run sent and not claimed this long is sent again (then after 2x, 4x... 16x)."""
+    resend_unsent_after_s: float = Field(10.0, gt=0)
+    """A queued run never sent (broker down at submission) is sent after this long."""
     queued_expiry_s: float = Field(7200.0, ge=0)
     """A run queued longer than this fails with `E-RUN-008` (0 disables)."""
     queued_expiry_batch: int = Field(500, gt=0)
@@ -197,16 +213,15 @@ class Settings(BaseSettings):
 def check_invariants(s: Settings) -> None:
     """Refuse configurations under which live workers would be declared dead.
 
-    SPEC §8: flush + beat + sweep tick must stay under the stale threshold plus
-    one tick, otherwise a healthy runtime can look stale between two flushes.
+    The part that depends on the stale-runtime job's cadence (a cron spec) is
+    :func:`fleet.sweeps.registry.check_cadences`, run where the jobs are declared.
     """
     problems: list[str] = []
-    budget = s.runtime_flush_interval_s + s.heartbeat_interval_s + s.sweep_tick_s
-    if budget >= s.stale_runtime_after_s + s.sweep_tick_s:
+    if s.runtime_flush_interval_s + s.heartbeat_interval_s >= s.stale_runtime_after_s:
         problems.append(
             f"runtime_flush_interval_s ({s.runtime_flush_interval_s:g}) + heartbeat_interval_s "
-            f"({s.heartbeat_interval_s:g}) + sweep_tick_s ({s.sweep_tick_s:g}) = {budget:g} "
-            f"must be below stale_runtime_after_s ({s.stale_runtime_after_s:g}) + sweep_tick_s"
+            f"({s.heartbeat_interval_s:g}) must be below stale_runtime_after_s "
+            f"({s.stale_runtime_after_s:g}), or live runtimes look stale between two flushes"
         )
     if s.heartbeat_interval_s >= s.lease_ttl_s:
         problems.append(

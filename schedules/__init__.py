@@ -17,8 +17,10 @@ import dramatiq
 
 from fleet.ports import JobContext, JobSpec
 from fleet.sweeps import registry
+from fleet.sweeps.registry import check_cadences
 from fleet.worker.app import FleetApp
 from fleet.worker.jobs import run_sweep
+from fleet.worker.periodic import PeriodicActor
 from fleet.worker.periodiq_cron import normalize
 from fleet.worker.wiring import job_context
 
@@ -50,12 +52,14 @@ def declare_one(spec: JobSpec, app: FleetApp, context: Callable[[], JobContext])
 
     job.__name__ = actor_name(spec)
     job.__doc__ = f"Periodic system job '{spec.name}': {spec.description}."
-    return dramatiq.actor(actor_name=actor_name(spec), queue_name=app.settings.queue_name,
-                          max_retries=0, periodic=cron_spec, broker=app.broker)(job)
+    return dramatiq.actor(actor_name=actor_name(spec),
+                          queue_name=app.settings.system_queue_name, max_retries=0,
+                          periodic=cron_spec, broker=app.broker, actor_class=PeriodicActor)(job)
 
 
 def declare(app: FleetApp) -> dict[str, Any]:
     """Declare one periodic actor per system job on ``app``'s broker; returns them by job."""
+    check_cadences(app.settings)
     context = _context_once(app)
     return {spec.name: declare_one(spec, app, context)
             for spec in registry.all_sweeps().values()}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import typer
+from datetime import datetime
 
-from fleet.cli.context import console, ctx_of, fail, handle_errors, print_json
+import typer
+from rich.table import Table
+
+from fleet.cli.context import CliContext, console, ctx_of, fail, handle_errors, print_json
 from fleet.errors import NotFound
+from fleet.store import jobs as jobs_store
 from fleet.sweeps import registry
 
 
@@ -17,15 +21,7 @@ def sweep(ctx: typer.Context,
           ) -> None:
     """Run a system job (dispatcher, reaper, monitors, clean-ups) once and print its report."""
     if list_:
-        specs = registry.all_sweeps()
-        settings = ctx_of(ctx).settings
-        if json_out:
-            print_json([{"name": s.name, "description": s.description,
-                         "cron": getattr(settings, s.cron_setting)} for s in specs.values()])
-        else:
-            for s in specs.values():
-                console.print(f"[bold]{s.name:<20}[/] {getattr(settings, s.cron_setting):<14} "
-                              f"{s.description}", highlight=False)
+        _list(ctx_of(ctx), json_out)
         return
     if not name:
         fail("name a job to run, or use --list to see them")
@@ -43,6 +39,43 @@ def sweep(ctx: typer.Context,
         print_json(report.to_dict())
     else:
         console.print(report.summary(), highlight=False)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "never"
+
+
+def _list(cli: CliContext, json_out: bool) -> None:
+    """Every system job: cadence, and its last start, end, outcome and duration."""
+    specs = registry.all_sweeps()
+    with cli.session() as session:
+        last = jobs_store.all_jobs(session)
+    rows = []
+    for s in specs.values():
+        job = last.get(s.name)
+        rows.append({
+            "name": s.name, "description": s.description,
+            "cron": getattr(cli.settings, s.cron_setting),
+            "last_started_at": job.last_started_at if job else None,
+            "last_finished_at": job.last_finished_at if job else None,
+            "last_outcome": job.last_outcome if job else None,
+            "last_duration_s": job.last_duration_s if job else None,
+            "last_success_at": job.last_success_at if job else None,
+            "last_error": job.last_error if job else None,
+            "runs": job.runs_total if job else 0, "errors": job.errors_total if job else 0,
+            "skipped": job.skipped_total if job else 0,
+        })
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("job", "cron (UTC)", "last start", "outcome", "took", "runs/errors/skips",
+                  "what it does")
+    for r in rows:
+        took = f"{r['last_duration_s']:.2f}s" if r["last_duration_s"] is not None else ""
+        table.add_row(str(r["name"]), str(r["cron"]), _when(r["last_started_at"]),
+                      str(r["last_outcome"] or ""), took,
+                      f"{r['runs']}/{r['errors']}/{r['skipped']}", str(r["description"]))
+    console.print(table)
 
 
 def register(root: typer.Typer) -> None:

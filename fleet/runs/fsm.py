@@ -47,7 +47,9 @@ def entry_values(to: RunState, now: datetime) -> dict[str, Any]:
     if to in TERMINAL_STATES:
         values.update(completed_at=now, lease_id=None, lease_until=None)
     elif to is Q:
-        values.update(queued_at=now, lease_id=None, lease_until=None, waiting_reason=None)
+        # A fresh wait: its messages are counted (and backed off) from zero again.
+        values.update(queued_at=now, lease_id=None, lease_until=None, waiting_reason=None,
+                      last_sent_at=None, send_count=0)
     elif to in (WT, WA):
         # Waiting runs hold no lease and no worker.
         values.update(lease_id=None, lease_until=None)

@@ -37,6 +37,7 @@ class ReaperReport(Report):
 
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    holders: list[str] = field(default_factory=list)  # runtimes whose leases expired
     examined: int = 0
     more: bool = False  # a batch came back full: more may be waiting
 
@@ -101,6 +102,9 @@ def run_once(session: Session, now: datetime, *, batch_size: int = 100,
         )
         report.requeued += requeued
         report.failed += failed
+        report.holders = sorted(set(report.holders) | {r.runtime_id for r in rows
+                                                       if r.runtime_id and (r.id in requeued
+                                                                            or r.id in failed)})
         session.commit()
         if len(rows) < batch_size:
             return report

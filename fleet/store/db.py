@@ -136,28 +136,51 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def with_retry(fn: Callable[[], T], *, attempts: int = 6, base_delay: float = 0.2,
+def _cause(exc: BaseException) -> str:
+    """The driver's own first line (``database is locked``, ``connection refused``...)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {text[0] if text else ''}"[:200]
+
+
+def with_retry(fn: Callable[[], T], *, attempts: int | None = None,
+               budget_s: float | None = None, base_delay: float = 0.2,
                max_delay: float = 5.0, what: str = "database call",
-               sleep: Callable[[float], None] = time.sleep) -> T:
+               sleep: Callable[[float], None] = time.sleep,
+               clock: Callable[[], float] = time.monotonic) -> T:
     """Call ``fn``, retrying transient database errors with jittered backoff.
 
-    Used by long-lived processes (workers, heartbeats, sweeps) so that a
-    database blip delays work instead of crashing the process.
+    Gives up after ``attempts`` tries or ``budget_s`` seconds, whichever comes
+    first (6 tries when neither is given), raising StoreUnavailable. Used by
+    long-lived processes so that a database outage delays work instead of
+    crashing the process: one WARNING when it starts (naming the cause), one
+    when the call succeeds again, nothing in between.
     """
-    delay = base_delay
-    for attempt in range(1, attempts + 1):
+    if attempts is None and budget_s is None:
+        attempts = 6
+    deadline = clock() + budget_s if budget_s is not None else None
+    delay, tries, started = base_delay, 0, clock()
+    while True:
+        tries += 1
         try:
-            return fn()
+            result = fn()
         except Exception as exc:  # narrowed by _transient below
-            if not _transient(exc) or attempt == attempts:
-                if _transient(exc):
-                    raise StoreUnavailable(
-                        f"{what} failed {attempts} times: {exc.__class__.__name__}. "
-                        "Check that the database named by FLEET_DATABASE_URL is reachable."
-                    ) from exc
+            if not _transient(exc):
                 raise
-            log.warning("%s failed (%s), retrying in %.1fs (attempt %d/%d)",
-                        what, exc.__class__.__name__, delay, attempt, attempts)
+            out_of_tries = attempts is not None and tries >= attempts
+            out_of_time = deadline is not None and clock() + delay > deadline
+            if out_of_tries or out_of_time:
+                raise StoreUnavailable(
+                    f"{what} failed {tries} times over {clock() - started:.1f}s "
+                    f"({_cause(exc)}). Check that the database named by FLEET_DATABASE_URL "
+                    "is reachable."
+                ) from exc
+            if tries == 1:
+                log.warning("%s failed (%s); retrying with backoff", what, _cause(exc))
             sleep(delay + random.uniform(0, delay / 2))
             delay = min(delay * 2, max_delay)
-    raise AssertionError("unreachable")
+            continue
+        if tries > 1:
+            log.warning("%s succeeded again after %d tries (%.1fs)", what, tries,
+                        clock() - started)
+        return result

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from fleet.store.db import upsert_insert
 from fleet.store.models import Graph, Run, RunEvent, Runtime
+from fleet.store.types import UTCDateTime
 
 # Conditional UPDATEs are the point of this module: callers re-read what they
 # need, so the ORM need not search its identity map after each one.
@@ -217,18 +218,26 @@ def ids_in_state(session: Session, state: str, limit: int) -> list[str]:
     return list(session.execute(stmt).scalars().all())
 
 
-def unclaimed_since(session: Session, before: datetime, limit: int) -> list[str]:
-    """Queued runs queued and last sent before ``before`` (re-send candidates)."""
-    stmt = (
-        select(col(Run.id))
-        .where(
-            col(Run.state) == "queued",
-            col(Run.queued_at) < before,
-            or_(col(Run.last_sent_at).is_(None), col(Run.last_sent_at) < before),
-        )
-        .order_by(col(Run.queued_at))
-        .limit(limit)
-    )
+def resend_due(now: datetime, *, unsent_after_s: float, resend_after_s: float,
+               max_doublings: int = 4) -> ColumnElement[bool]:
+    """A queued run whose message may be lost: never sent for ``unsent_after_s``, or sent
+    ``n`` times and not claimed for ``resend_after_s * 2**(n-1)`` (at most ``2**max_doublings``).
+    """
+    never = and_(col(Run.last_sent_at).is_(None),
+                 col(Run.queued_at) < now - timedelta(seconds=unsent_after_s))
+    waits = [(n, now - timedelta(seconds=resend_after_s * 2 ** (n - 1)))
+             for n in range(1, max_doublings + 1)]
+    cutoff = case(*[(col(Run.send_count) <= n, literal(when, UTCDateTime()))
+                    for n, when in waits],
+                  else_=literal(now - timedelta(seconds=resend_after_s * 2 ** max_doublings),
+                                UTCDateTime()))
+    return or_(never, col(Run.last_sent_at) < cutoff)
+
+
+def unclaimed_since(session: Session, due: ColumnElement[bool], limit: int) -> list[str]:
+    """Queued runs matching ``due`` (see :func:`resend_due`), oldest first: re-send candidates."""
+    stmt = (select(col(Run.id)).where(col(Run.state) == "queued", due)
+            .order_by(col(Run.queued_at)).limit(limit))
     return list(session.execute(stmt).scalars().all())
 
 
@@ -236,8 +245,9 @@ def mark_sent(session: Session, run_ids: Sequence[str], now: datetime) -> None:
     """Record that messages for ``run_ids`` were handed to the broker."""
     if run_ids:
         session.execute(
-            update(Run).where(col(Run.id).in_(list(run_ids))).values(last_sent_at=now)
-        )
+            update(Run).where(col(Run.id).in_(list(run_ids)))
+            .values(last_sent_at=now, send_count=col(Run.send_count) + 1),
+            execution_options=_NO_SYNC)
 
 
 # --- named conditions: what a sweep decided on, repeated inside its UPDATE -----
@@ -329,3 +339,12 @@ def running_started_before(session: Session, before: datetime, limit: int) -> li
     return [RunningRow(*r) for r in session.execute(stmt).all()]
 
 
+
+
+def still_queued(session: Session, run_ids: Sequence[str]) -> list[str]:
+    """Which of ``run_ids`` are still queued."""
+    if not run_ids:
+        return []
+    stmt = select(col(Run.id)).where(col(Run.id).in_(list(set(run_ids))),
+                                     col(Run.state) == "queued")
+    return list(session.execute(stmt).scalars().all())

@@ -18,9 +18,30 @@ def add(session: Session, runtime: Runtime) -> Runtime:
     return runtime
 
 
+def update_shape(session: Session, runtime_id: str, *, queues: Sequence[str], concurrency: int,
+                 now: datetime) -> Runtime:
+    """Set a runtime's queues and threads (a process that started a second worker)."""
+    session.execute(update(Runtime).where(col(Runtime.id) == runtime_id)
+                    .values(queues=list(queues), concurrency=concurrency, last_seen_at=now,
+                            status="online", offline_at=None))
+    row = session.get(Runtime, runtime_id, populate_existing=True)
+    assert row is not None
+    return row
+
+
 def get(session: Session, runtime_id: str) -> Runtime | None:
     """The runtime, or None."""
-    return session.get(Runtime, runtime_id)
+    return session.get(Runtime, runtime_id, populate_existing=True)
+
+
+def consumer_ids(session: Session, runtime_ids: Sequence[str]) -> dict[str, str]:
+    """runtime id -> its broker consumer id, for the runtimes that recorded one."""
+    if not runtime_ids:
+        return {}
+    rows = session.execute(select(col(Runtime.id), col(Runtime.info))
+                           .where(col(Runtime.id).in_(list(runtime_ids)))).all()
+    return {r[0]: str(r[1]["consumer_id"]) for r in rows
+            if isinstance(r[1], dict) and r[1].get("consumer_id")}
 
 
 def touch(session: Session, runtime_id: str, now: datetime) -> bool:

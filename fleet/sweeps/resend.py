@@ -1,13 +1,17 @@
-"""Re-send lost messages (SPEC §8): runs queued over ``resend_after_s`` with no claim.
+"""Re-send lost messages (SPEC §8): queued runs whose message may be lost.
 
 A run row exists before its message is sent, so a message lost by the broker
-(or never sent because the broker was down) is found here and sent again.
+is found here and sent again: a run never sent (the broker was down when it
+was created) after ``resend_unsent_after_s``, so it goes within a tick of the
+broker's return; a run sent and not claimed after ``resend_after_s``, then
+after twice that, four times... (up to 16x): a backlog that merely waits is not
+flooded with duplicate messages every interval.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -30,15 +34,12 @@ class ResendReport(Report):
                 + (f", {self.unsent} left for the next tick ({self.error})" if self.unsent else ""))
 
 
-def cutoff(now: datetime, resend_after_s: float) -> datetime:
-    """Runs queued (and last sent) strictly before this instant are re-sent."""
-    return now - timedelta(seconds=resend_after_s)
-
-
 def run_once(session: Session, now: datetime, ctx: JobContext) -> ResendReport:
     """Send again every queued run whose message may have been lost (one batch)."""
     s = ctx.settings
-    ids = store.unclaimed_since(session, cutoff(now, s.resend_after_s), s.resend_batch)
+    due = store.resend_due(now, unsent_after_s=s.resend_unsent_after_s,
+                           resend_after_s=s.resend_after_s)
+    ids = store.unclaimed_since(session, due, s.resend_batch)
     result = send_and_record(session, ids, now, ctx.send_run)
     return ResendReport(sent=result.sent, unsent=len(result.unsent), error=result.error)
 

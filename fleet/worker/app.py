@@ -16,9 +16,12 @@ from dataclasses import dataclass
 import dramatiq
 from dramatiq import Broker, Middleware
 
+from fleet.alerts.service import AlertService
 from fleet.settings import Settings
-from fleet.worker.broker import build_broker, make_sender
+from fleet.worker import orphans
+from fleet.worker.broker import build_broker, senders
 from fleet.worker.heartbeat import Heartbeat, HeartbeatMiddleware
+from fleet.worker.jobs import record_skip
 from fleet.worker.process import WorkerRuntime
 from fleet.worker.registration import RegistrationMiddleware
 from fleet.worker.shutdown import GracefulShutdownMiddleware
@@ -52,9 +55,13 @@ def build(settings: Settings, *, name: str = "worker", stub: bool | None = None,
     lets a test pass a runtime with its own doubles.
     """
     rt = runtime if runtime is not None else WorkerRuntime(settings, name=name)
+    if rt.alerts is None:
+        rt.alerts = AlertService.from_settings(settings)
     hb = Heartbeat(rt)
-    broker = build_broker(settings, worker_middleware(rt, hb), stub=stub)
-    rt.set_sender(make_sender(broker, settings.queue_name))
+    broker = build_broker(settings, worker_middleware(rt, hb), stub=stub,
+                          on_skip=lambda job, _age: record_skip(rt.engine, job, rt.clock()))
+    rt.set_sender(*senders(broker, settings))
+    rt.find_prefetched = orphans.finder(rt, broker, settings)
     return FleetApp(settings=settings, broker=broker, runtime=rt, heartbeat=hb)
 
 

@@ -1,34 +1,44 @@
 """The Dramatiq broker, built from settings in one place.
 
-Redis when ``FLEET_REDIS_URL`` is set, Dramatiq's in-memory ``StubBroker``
-otherwise (dev mode and fast tests). Nothing here touches Dramatiq's global
-broker: :mod:`fleet.worker.app` installs it for the CLI entry points.
+Redis when ``FLEET_REDIS_URL`` is set (:class:`fleet.worker.redis_broker.FleetRedisBroker`),
+Dramatiq's in-memory ``StubBroker`` otherwise (dev mode and fast tests).
+Nothing here touches Dramatiq's global broker: :mod:`fleet.worker.app`
+installs it for the command-line entry points.
+
+Three queues: runs (``queue_name``), runs taken back from a dead worker
+(``urgent_queue_name``, consumed first by the same workers), and the periodic
+system jobs (``system_queue_name``, consumed only by the ``system`` workers so
+that busy run workers never delay a sweep).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from dramatiq import Broker, Message, Middleware
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from periodiq import PeriodiqMiddleware
 
 from fleet.ports import RunSender
 from fleet.settings import Settings
+from fleet.worker.periodic import StaleJobMiddleware
+from fleet.worker.redis_broker import MAINTENANCE_CHANCE, FleetRedisBroker
 
 log = logging.getLogger(__name__)
 
 EXECUTE_ACTOR = "execute_graph"
 """Name of the actor that executes one run; its message carries only the run id."""
+EXECUTE_URGENT_ACTOR = "execute_graph_urgent"
+"""The same on the urgent queue: a run taken back from a dead worker, ahead of the backlog."""
 
 
 def build_broker(settings: Settings, middleware: Iterable[Middleware] = (), *,
-                 stub: bool | None = None) -> Broker:
+                 stub: bool | None = None,
+                 on_skip: Callable[[str, float], None] | None = None) -> Broker:
     """A new broker for ``settings`` with fleet's middleware added.
 
     ``stub=True`` forces the in-memory broker (tests), ``False`` forces Redis.
+    ``on_skip(job, age_s)`` is told of each stale periodic job skipped.
     """
     use_stub = not settings.redis_url if stub is None else stub
     broker: Broker
@@ -36,19 +46,28 @@ def build_broker(settings: Settings, middleware: Iterable[Middleware] = (), *,
         broker = StubBroker()
         broker.emit_after("process_boot")
     else:
-        broker = RedisBroker(url=settings.redis_url)
-    broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
+        broker = FleetRedisBroker(
+            url=settings.redis_url,
+            heartbeat_timeout=int(settings.broker_heartbeat_timeout_s * 1000),
+            maintenance_chance=MAINTENANCE_CHANCE)
+    broker.add_middleware(StaleJobMiddleware(settings.periodic_skip_after_s, on_skip))
     for mw in middleware:
         broker.add_middleware(mw)
     return broker
 
 
-def make_sender(broker: Broker, queue_name: str) -> RunSender:
-    """A sender that enqueues ``execute_graph(run_id)`` without importing the actors."""
+def make_sender(broker: Broker, queue_name: str, actor_name: str = EXECUTE_ACTOR) -> RunSender:
+    """A sender that enqueues ``actor_name(run_id)`` on ``queue_name`` (no actor import)."""
     broker.declare_queue(queue_name)  # the in-memory broker refuses unknown queues
 
     def send(run_id: str) -> None:
-        broker.enqueue(Message(queue_name=queue_name, actor_name=EXECUTE_ACTOR,
+        broker.enqueue(Message(queue_name=queue_name, actor_name=actor_name,
                                args=(run_id,), kwargs={}, options={}))
 
     return send
+
+
+def senders(broker: Broker, settings: Settings) -> tuple[RunSender, RunSender]:
+    """The run sender and the urgent run sender of ``settings`` on ``broker``."""
+    return (make_sender(broker, settings.queue_name),
+            make_sender(broker, settings.urgent_queue_name, EXECUTE_URGENT_ACTOR))

@@ -28,7 +28,6 @@ from fleet.settings import Settings
 from fleet.store import migrate
 from fleet.store import runs as run_store
 from fleet.store.db import with_retry
-from fleet.sweeps import resend
 from fleet.worker.app import FleetApp
 from fleet.worker.app import build as build_app
 
@@ -76,7 +75,8 @@ class DevProcess:
     """A running ``fleet dev``: the app, its worker, the pickup thread, the periodic actors."""
 
     app: FleetApp
-    worker: Worker
+    worker: Worker  # runs: the run queue and the urgent queue
+    system: Worker  # the periodic system jobs, on their own threads (as the Procfile splits them)
     periodic: list[Any] = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
     picked_up: int = 0
@@ -88,8 +88,10 @@ class DevProcess:
         broker = ("Redis " + redact_url(s.redis_url)) if s.redis_url else "in-memory (StubBroker)"
         lines = [
             f"runtime {self.app.runtime.runtime_id} (pid {self.app.runtime.pid})",
-            f"broker: {broker}, queue '{s.queue_name}'",
-            f"worker: {self.worker.worker_threads} threads; heartbeat every "
+            f"broker: {broker}, queues '{s.queue_name}', '{s.urgent_queue_name}' (runs) and "
+            f"'{s.system_queue_name}' (system jobs)",
+            f"worker: {self.worker.worker_threads} threads for runs, "
+            f"{self.system.worker_threads} for system jobs; heartbeat every "
             f"{s.heartbeat_interval_s:g}s, lease {s.lease_ttl_s:g}s",
             f"pickup: runs queued by other processes are sent every {s.dev_poll_interval_s:g}s",
         ]
@@ -106,8 +108,9 @@ class DevProcess:
 
         def _due() -> list[str]:
             with rt.open_session() as session:
-                ids = run_store.unclaimed_since(
-                    session, resend.cutoff(rt.clock(), s.dev_poll_interval_s), 100)
+                due = run_store.resend_due(rt.clock(), unsent_after_s=s.dev_poll_interval_s,
+                                           resend_after_s=s.dev_poll_interval_s)
+                ids = run_store.unclaimed_since(session, due, 100)
                 session.commit()
                 return ids
 
@@ -125,6 +128,7 @@ class DevProcess:
     def start(self) -> None:
         """Start the worker threads and the pickup thread."""
         self.worker.start()
+        self.system.start()
         self._pickup = threading.Thread(target=self._pickup_loop, name="fleet-dev-pickup",
                                         daemon=True)
         self._pickup.start()
@@ -134,7 +138,8 @@ class DevProcess:
         self.stop_event.set()
         if self._pickup is not None:
             self._pickup.join(5)
-        self.worker.stop(timeout=timeout_ms)
+        self.worker.stop(timeout=timeout_ms)  # first: releases in-flight runs
+        self.system.stop(timeout=timeout_ms)
         self.app.broker.close()
         self.app.runtime.close()
 
@@ -149,8 +154,11 @@ def build(settings: Settings, *, declare_actors: Declare, declare_periodic: Decl
     app = build_app(settings, name="dev")
     declare_actors(app)
     periodic = list(declare_periodic(app).values())
-    worker = Worker(app.broker, worker_threads=threads or settings.worker_threads)
-    return DevProcess(app=app, worker=worker, periodic=periodic)
+    worker = Worker(app.broker, queues={settings.queue_name, settings.urgent_queue_name},
+                    worker_threads=threads or settings.worker_threads)
+    system = Worker(app.broker, queues={settings.system_queue_name},
+                    worker_threads=settings.system_threads)
+    return DevProcess(app=app, worker=worker, system=system, periodic=periodic)
 
 
 def run_scheduler_loop(dev: DevProcess, seconds: float | None,

@@ -8,9 +8,13 @@ Each tick (every ``heartbeat_interval_s``):
 3. extends every lease the process holds in one batched UPDATE; a lease that
    is gone stops its execution (``lease_lost``), a cancel request stops it
    with ``cancelled``;
-4. runs one batch of the lease reaper and re-sends what it requeued, so a
-   crashed worker's runs come back within a lease TTL plus one tick instead
-   of waiting for the periodic sweep.
+4. runs one batch of the lease reaper and re-sends what it requeued on the
+   urgent queue (with the runs the dead worker had fetched but not started),
+   so a crashed worker's runs come back within a lease TTL plus one tick,
+   ahead of any backlog;
+5. once a minute, checks that a dispatcher run started within
+   ``scheduler_silence_s`` and raises (or resolves) the deduplicated ops alert
+   ``scheduler_silent``.
 
 Between ticks the thread also wakes when the earliest lease in the fleet is
 due to expire and runs the reaper alone: a lease that its holder stopped
@@ -27,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,14 +39,18 @@ from typing import Any
 from dramatiq import Broker, Middleware
 
 from fleet.runs import leases, reaper
+from fleet.store import jobs as jobs_store
 from fleet.store import runs as run_store
 from fleet.store import runtimes as runtime_store
 from fleet.store.db import with_retry
+from fleet.worker.outage import OutageLog
 from fleet.worker.process import WorkerRuntime
 
 log = logging.getLogger(__name__)
 
 EXPIRY_SLACK_S = 0.1  # wake this long after a lease is due, so that it has expired
+WATCH_EVERY_S = 60.0  # how often each worker looks at the dispatcher's last run
+SCHEDULER_SILENT = "scheduler_silent"
 
 
 def result_next_expiry(rt: WorkerRuntime) -> datetime | None:
@@ -65,6 +74,8 @@ class TickReport:
     cancelled: list[str] = field(default_factory=list)
     reaped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    prefetched: list[str] = field(default_factory=list)  # fetched by a dead runtime, re-sent
+    scheduler_silent: bool = False
     errors: list[str] = field(default_factory=list)
 
 
@@ -74,6 +85,9 @@ class Heartbeat:
     def __init__(self, rt: WorkerRuntime, *, retry_attempts: int = 4) -> None:
         self.rt = rt
         self.retry_attempts = retry_attempts
+        self.outages = OutageLog(log)
+        self.booted_at: datetime | None = None
+        self._last_watch: datetime | None = None
         self._last_flush: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -92,31 +106,57 @@ class Heartbeat:
             try:
                 live.beat(rt.runtime_id, s.liveness_key_ttl_s)
                 redis_ok = report.beat = True
+                self.outages.ok("liveness beat")
             except Exception as exc:
                 report.errors.append(f"liveness: {exc.__class__.__name__}")
-                log.warning("liveness beat failed (%s); flushing to the database instead",
-                            exc.__class__.__name__)
+                self.outages.failed("liveness beat", exc, "flushing to the database instead")
         due = (self._last_flush is None
                or (now - self._last_flush).total_seconds() >= s.runtime_flush_interval_s)
-        if not redis_ok or due:
-            try:
-                self._flush(now)
-                self._last_flush = now
-                report.flushed = True
-            except Exception as exc:
-                report.errors.append(f"flush: {exc.__class__.__name__}")
-                log.warning("runtime flush failed (%s)", exc)
-        try:
-            self._extend(now, report)
-        except Exception as exc:
-            report.errors.append(f"leases: {exc.__class__.__name__}")
-            log.warning("lease heartbeat failed (%s); retrying next tick", exc)
-        try:
-            self._reap(now, report)
-        except Exception as exc:
-            report.errors.append(f"reaper: {exc.__class__.__name__}")
-            log.warning("heartbeat reaper failed (%s); retrying next tick", exc)
+        if (not redis_ok or due) and self._step("runtime flush", report,
+                                                  lambda: self._flush(now)):
+            self._last_flush = now
+            report.flushed = True
+        self._step("lease heartbeat", report, lambda: self._extend(now, report))
+        self._step("heartbeat reaper", report, lambda: self._reap(now, report))
+        self._step("scheduler watch", report, lambda: self._watch_scheduler(now, report))
         return report
+
+    def _step(self, what: str, report: TickReport, fn: Callable[[], None]) -> bool:
+        """Run one step of the tick; a failure is reported and logged once per outage."""
+        try:
+            fn()
+        except Exception as exc:
+            report.errors.append(f"{what}: {exc.__class__.__name__}")
+            self.outages.failed(what, exc, "retrying next tick")
+            return False
+        self.outages.ok(what)
+        return True
+
+    def _watch_scheduler(self, now: datetime, report: TickReport) -> None:
+        """Alert (deduplicated across workers) when no dispatcher run started for too long."""
+        rt, s = self.rt, self.rt.settings
+        if rt.alerts is None or (self._last_watch is not None and
+                                 (now - self._last_watch).total_seconds() < WATCH_EVERY_S):
+            return
+        self._last_watch = now
+        with rt.open_session() as session:
+            job = jobs_store.get(session, "dispatch")
+            last = job.last_started_at if job is not None else None
+            since = last or self.booted_at or now
+            silent_s = (now - since).total_seconds()
+            if silent_s > s.scheduler_silence_s:
+                report.scheduler_silent = True
+                rt.alerts.fire(
+                    session, now, kind=SCHEDULER_SILENT, fingerprint="dispatch", tag="ops",
+                    message=(f"No scheduler has run since {since.isoformat()} "
+                             f"({silent_s:.0f}s): no schedule fires and no sweep runs. Check "
+                             "the `scheduler` and `system` processes of the Procfile "
+                             "(`fleet sweep --list` shows each job's last run)."))
+            elif last is not None:
+                rt.alerts.resolve(session, now, kind=SCHEDULER_SILENT, fingerprint="dispatch",
+                                  message=f"The scheduler runs again (dispatcher started at "
+                                          f"{last.isoformat()}).")
+            session.commit()
 
     def _flush(self, now: datetime) -> None:
         def _touch() -> None:
@@ -166,7 +206,15 @@ class Heartbeat:
         report.failed = result.failed
         if result.requeued or result.failed:
             log.info("heartbeat reaper: %s", result.summary())
-        self.rt.send_runs(result.requeued, what="requeued run")
+        # Ahead of the backlog: these runs already waited a lease TTL.
+        self.rt.send_runs(result.requeued, what="requeued run", urgent=True)
+        if result.holders and self.rt.find_prefetched is not None:
+            try:
+                report.prefetched = self.rt.find_prefetched(result.holders)
+            except Exception as exc:  # Redis trouble: the re-send sweep covers them later
+                log.warning("could not read the dead runtimes' fetched messages (%s)",
+                            type(exc).__name__)
+            self.rt.send_runs(report.prefetched, what="prefetched run", urgent=True)
 
     # --- the thread ----------------------------------------------------------
 
@@ -174,6 +222,7 @@ class Heartbeat:
         """Start the heartbeat thread (once)."""
         if self._thread is not None and self._thread.is_alive():
             return
+        self.booted_at = self.booted_at or self.rt.clock()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="fleet-heartbeat", daemon=True)
         self._thread.start()
@@ -181,11 +230,7 @@ class Heartbeat:
     def reap_only(self, now: datetime | None = None) -> TickReport:
         """Just the reaper step (the wake-up at a lease's expiry)."""
         report = TickReport()
-        try:
-            self._reap(now or self.rt.clock(), report)
-        except Exception as exc:
-            report.errors.append(f"reaper: {exc.__class__.__name__}")
-            log.warning("heartbeat reaper failed (%s); retrying next tick", exc)
+        self._step("heartbeat reaper", report, lambda: self._reap(now or self.rt.clock(), report))
         return report
 
     def _loop(self) -> None:

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from fleet.clock import Clock, utcnow
 from fleet.engine.blocks.registry import BlockRegistry, default_registry
-from fleet.ports import Liveness, RunSender
+from fleet.ports import AlertPort, Liveness, RunSender
 from fleet.runs.execute import StopSignal, execute
 from fleet.runs.leases import Lease
 from fleet.runs.sending import Sent, send_and_record
@@ -60,6 +60,11 @@ class WorkerRuntime:
         self.make_stop = make_stop
         self._liveness = liveness
         self._sender = sender
+        self._urgent: RunSender | None = None
+        self.consumer_id: str | None = None  # the Redis broker's id: its fetched messages
+        self.alerts: AlertPort | None = None  # where the scheduler watch raises its alert
+        # dead runtime ids -> runs they had fetched but not started (Redis only)
+        self.find_prefetched: Callable[[Sequence[str]], list[str]] | None = None
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._held: dict[str, Held] = {}
@@ -101,9 +106,10 @@ class WorkerRuntime:
             self._liveness = RedisLiveness(self.settings.redis_url)
         return self._liveness
 
-    def set_sender(self, sender: RunSender) -> None:
-        """Set how this process hands run ids to the broker."""
+    def set_sender(self, sender: RunSender, urgent: RunSender | None = None) -> None:
+        """Set how this process hands run ids to the broker (and urgent ones)."""
         self._sender = sender
+        self._urgent = urgent
 
     def send_or_raise(self, run_id: str) -> None:
         """Send ``run_id`` to the broker; raises when there is no sender or the broker refused."""
@@ -111,7 +117,15 @@ class WorkerRuntime:
             raise ConnectionError("this process has no broker sender")
         self._sender(run_id)
 
-    def send_runs(self, run_ids: Sequence[str], *, what: str = "run") -> Sent:
+    def send_urgent_or_raise(self, run_id: str) -> None:
+        """Send ``run_id`` on the urgent queue (ahead of the backlog); the run queue without one."""
+        if self._urgent is None:
+            self.send_or_raise(run_id)
+            return
+        self._urgent(run_id)
+
+    def send_runs(self, run_ids: Sequence[str], *, what: str = "run",
+                  urgent: bool = False) -> Sent:
         """Send queued runs and record the sends; what could not go waits for the re-send sweep.
 
         Never raises: a broker or database error is logged and the runs stay
@@ -121,8 +135,8 @@ class WorkerRuntime:
             return Sent()
         try:
             with self.open_session() as session:
-                return send_and_record(session, run_ids, self.clock(), self.send_or_raise,
-                                       what=what)
+                send = self.send_urgent_or_raise if urgent else self.send_or_raise
+                return send_and_record(session, run_ids, self.clock(), send, what=what)
         except Exception as exc:
             log.warning("could not record the send of %d %s(s) (%s); the re-send sweep "
                         "covers them", len(run_ids), what, exc.__class__.__name__)

@@ -24,18 +24,24 @@ def _fleet_version() -> str:
 
 
 def register(rt: WorkerRuntime) -> Runtime:
-    """Insert this process's Runtime row (online) and mark it alive."""
-
+    """Insert (or, for a second Worker of the same process, update) this process's Runtime
+    row, online, and mark it alive."""
     rt.refresh_identity()
+    info = {"consumer_id": rt.consumer_id} if rt.consumer_id else {}
 
     def _insert() -> Runtime:
         now = rt.clock()
         with rt.open_session() as session:
-            row = store.add(session, Runtime(
-                id=rt.runtime_id, hostname=rt.hostname, pid=rt.pid, name=rt.name,
-                queues=list(rt.queues), concurrency=rt.concurrency, version=_fleet_version(),
-                status="online", registered_at=now, last_seen_at=now,
-            ))
+            if rt.registered:
+                row = store.update_shape(session, rt.runtime_id, queues=list(rt.queues),
+                                         concurrency=rt.concurrency, now=now)
+            else:
+                row = store.add(session, Runtime(
+                    id=rt.runtime_id, hostname=rt.hostname, pid=rt.pid, name=rt.name,
+                    queues=list(rt.queues), concurrency=rt.concurrency,
+                    version=_fleet_version(), status="online", registered_at=now,
+                    last_seen_at=now, info=info,
+                ))
             session.commit()
             return row
 
@@ -84,10 +90,16 @@ class RegistrationMiddleware(Middleware):
         self.rt = rt
 
     def before_worker_boot(self, broker: Broker, worker: Any) -> None:
-        self.rt.concurrency = int(getattr(worker, "worker_threads", 1))
+        threads = int(getattr(worker, "worker_threads", 1))
         queues = getattr(worker, "queues", None) or broker.get_declared_queues()
         # Delay (.DQ) and dead-letter (.XQ) queues are Dramatiq's plumbing.
-        self.rt.queues = sorted(q for q in queues if not q.endswith((".DQ", ".XQ")))
+        mine = {q for q in queues if not q.endswith((".DQ", ".XQ"))}
+        if self.rt.registered:  # a second Worker in this process (fleet dev): add its shape
+            self.rt.concurrency += threads
+            self.rt.queues = sorted(set(self.rt.queues) | mine)
+        else:
+            self.rt.concurrency, self.rt.queues = threads, sorted(mine)
+        self.rt.consumer_id = getattr(broker, "broker_id", None)
         register(self.rt)
 
     def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:

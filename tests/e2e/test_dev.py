@@ -95,6 +95,9 @@ def test_procfile_shape_is_valid_for_honcho() -> None:
     entries = dict(line.split(":", 1) for line in procfile.splitlines()
                    if line.strip() and not line.startswith("#"))
     assert entries["worker"].split()[:2] == ["dramatiq", "actors.main"]
+    assert entries["worker"].split()[-3:] == ["--queues", "fleet-urgent", "fleet"]
+    assert entries["system"].split()[:2] == ["dramatiq", "schedules.main"]
+    assert entries["system"].split()[-2:] == ["--queues", "fleet-system"]
     assert "periodiq schedules.main" in entries["scheduler"]
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent))
     assert honcho is not None, "honcho is a test dependency (pip install -e '.[test]')"

@@ -78,6 +78,7 @@ class Run(SQLModel, table=True):
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     state_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    send_count: int = 0  # messages sent since the run last entered queued (re-send backoff)
     timeout_s: float | None = None
 
     wall_time_s: float | None = None

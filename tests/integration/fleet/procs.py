@@ -71,7 +71,7 @@ class Workers:
         log = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "dramatiq", "actors.main", "--path", str(ROOT),
-             "--processes", "1", "--threads", str(threads)],
+             "--processes", "1", "--threads", str(threads), "--queues", "fleet-urgent", "fleet"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -129,10 +129,12 @@ def test_tick_survives_a_database_outage(tmp_path: object, now: datetime) -> Non
                         _env_file=None)
     rt, _ = make_runtime(settings, clock=lambda: now)
     rt.hold(leases.Lease("r1", "l1", now, 1), StopSignal())
-    report = Heartbeat(rt, retry_attempts=2).tick(now)
+    hb = Heartbeat(rt, retry_attempts=2)
+    report = hb.tick(now)
     assert not report.flushed
-    assert any(e.startswith("leases") for e in report.errors)
-    assert any(e.startswith("reaper") for e in report.errors)
+    assert any(e.startswith("lease heartbeat") for e in report.errors)
+    assert any(e.startswith("heartbeat reaper") for e in report.errors)
+    assert hb.outages.down() == ["heartbeat reaper", "lease heartbeat", "runtime flush"]
 
 
 def test_thread_wakes_at_a_lease_expiry_not_a_tick_later(db_url: str, session: Session) -> None:

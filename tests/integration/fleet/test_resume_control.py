@@ -63,8 +63,9 @@ def test_approve_with_broker_down_stays_queued(session: Session, engine: Engine,
     later = now + timedelta(minutes=5)
     out = control.approve(session, run_id, now=later, send=RecordingSender(fail=True))
     # Queued again, its send not recorded: the re-send sweep will pick it up.
-    assert out.state == "queued" and out.queued_at == later and out.last_sent_at == now
-    assert store.unclaimed_since(session, later + timedelta(seconds=1), 10) == [run_id]
+    assert out.state == "queued" and out.queued_at == later and out.last_sent_at is None
+    due = store.resend_due(later + timedelta(seconds=11), unsent_after_s=10, resend_after_s=120)
+    assert store.unclaimed_since(session, due, 10) == [run_id]
 
 
 def test_reject_cancels_and_a_second_decision_is_refused(

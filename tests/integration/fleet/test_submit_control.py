@@ -67,7 +67,8 @@ def test_failed_send_leaves_run_queued_and_unsent(session: Session, settings: Se
     run = _submit(session, settings, now, RecordingSender(fail=True))
     row = store.get(session, run.id, fresh=True)
     assert row is not None and row.state == "queued" and row.last_sent_at is None
-    assert store.unclaimed_since(session, now.replace(year=now.year + 1), 10) == [run.id]
+    due = store.resend_due(now.replace(year=now.year + 1), unsent_after_s=10, resend_after_s=120)
+    assert store.unclaimed_since(session, due, 10) == [run.id]
 
 
 @pytest.mark.parametrize("kw,fragment", [

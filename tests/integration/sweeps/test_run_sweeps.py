@@ -25,21 +25,32 @@ def _state(session: Session, run_id: str) -> str:
 # --- re-send -------------------------------------------------------------------
 
 
-def test_resend_boundary_and_mark(session: Session, now: datetime, ctx: JobContext) -> None:
-    exact = make_run(session, now - timedelta(seconds=120)).id
-    over = make_run(session, now - timedelta(seconds=121)).id
-    recently_sent = make_run(session, now - timedelta(minutes=10),
-                             last_sent_at=now - timedelta(seconds=30)).id
+def test_resend_never_sent_runs_go_after_a_short_grace(session: Session, now: datetime,
+                                                       ctx: JobContext) -> None:
+    exact = make_run(session, now - timedelta(seconds=10)).id
+    over = make_run(session, now - timedelta(seconds=11)).id
     running = make_run(session, now - timedelta(minutes=10), state="running").id
     report = resend.run_once(session, now, ctx)
     assert report.sent == [over]
     assert isinstance(ctx.send_run, RecordingSender) and ctx.send_run.sent == [over]
     row = run_store.get(session, over, fresh=True)
-    assert row is not None and row.last_sent_at == now
-    # A sent run is not sent again until resend_after_s has passed since.
-    assert resend.run_once(session, now + timedelta(seconds=60), ctx).sent == [exact]
-    later = resend.run_once(session, now + timedelta(seconds=121), ctx).sent
-    assert set(later) == {over, recently_sent} and running not in later
+    assert row is not None and row.last_sent_at == now and row.send_count == 1
+    assert resend.run_once(session, now + timedelta(seconds=1), ctx).sent == [exact]
+    assert running not in ctx.send_run.sent
+
+
+def test_resend_backs_off_a_waiting_backlog(session: Session, now: datetime,
+                                            ctx: JobContext) -> None:
+    # A run sent once and still waiting (a backlog, not a loss) is re-sent after 2 min,
+    # then 4, then 8...: not every interval.
+    run = make_run(session, now - timedelta(hours=1), last_sent_at=now, send_count=1).id
+    sends = []
+    for minute in range(1, 40):
+        at = now + timedelta(minutes=minute, seconds=1)
+        if resend.run_once(session, at, ctx).sent == [run]:
+            sends.append(minute)
+    # (strict waits on a one-minute tick: 2, then 4+1, 8+1, 16+1 minutes later)
+    assert sends == [2, 7, 16, 33], sends
 
 
 def test_resend_broker_down_keeps_the_rest(session: Session, now: datetime,
