@@ -55,6 +55,15 @@ class AlertPort(Protocol):
 
 
 @runtime_checkable
+class DeliveryPort(Protocol):
+    """Sends the alert notifications that are due (implemented by ``fleet.alerts``)."""
+
+    def deliver(self, session: Session, now: datetime) -> Any:
+        """Send every delivery due at ``now``, recording each outcome."""
+        ...
+
+
+@runtime_checkable
 class NoticePort(Protocol):
     """One-off notices (daily and weekly summaries): sent once per fingerprint."""
 

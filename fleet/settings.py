@@ -176,6 +176,8 @@ class Settings(BaseSettings):
     """When the `runtime_gc` system job runs (cron, UTC)."""
     cron_retention: str = "15 * * * *"
     """When the `retention` system job runs (cron, UTC)."""
+    cron_alert_delivery: str = "* * * * *"
+    """When the `alert_delivery` system job runs (cron, UTC)."""
 
     # --- schedules (SPEC §7) ------------------------------------------------
     dispatch_batch_size: int = Field(500, gt=0)
@@ -195,7 +197,11 @@ class Settings(BaseSettings):
     alert_reminder_s: float = Field(3600.0, gt=0)
     """A still-firing incident is re-sent at most this often."""
     alert_retry_s: float = Field(30.0, gt=0)
-    """A failed delivery is retried after this."""
+    """A destination that failed is retried after this, then twice as long each time."""
+    alert_retry_max_s: float = Field(3600.0, gt=0)
+    """The longest wait between two tries of one destination."""
+    alert_give_up_s: float = Field(86_400.0, gt=0)
+    """A destination still failing this long after the notification is given up (logged)."""
     alert_claim_s: float = Field(60.0, gt=0)
     """A delivery claimed by a process that never reported is retried after this."""
     alert_timeout_s: float = Field(10.0, gt=0)

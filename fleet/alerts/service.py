@@ -1,12 +1,19 @@
-"""The alert service: record, deduplicate, remind, resolve and deliver.
+"""The alert service: record, deduplicate, remind, resolve, and deliver per destination.
 
-Every alert is a row unique by ``(kind, fingerprint)``. ``fire`` queues a
-delivery only when the incident is new, was resolved, or was last sent more
-than ``alert_reminder_s`` ago; ``resolve`` queues one "resolved" note. The
-queueing decisions are conditional UPDATEs, so two scheduler processes never
-queue the same notification twice, and deliveries are claimed the same way
-before they are sent. A failed delivery stays pending and is retried by the
-next ``deliver_pending`` (every ``fire`` and ``resolve`` runs one).
+Every alert is a row unique by ``(kind, fingerprint)``: one incident per
+condition. ``fire`` queues a notification only when the incident is new, was
+resolved, or was last notified more than ``alert_reminder_s`` ago; ``resolve``
+queues one "resolved" note. The queueing decisions are conditional UPDATEs, so
+two scheduler processes never queue the same notification twice.
+
+A queued notification fans out to one delivery row per destination URL. Each
+delivery is claimed, sent and recorded on its own: a destination that fails
+is retried alone with capped exponential backoff (``alert_retry_s`` doubling
+up to ``alert_retry_max_s``) and given up after ``alert_give_up_s`` (a log
+line and a counted state), so a dead URL never makes a working channel receive
+the same notification twice. Deliveries go out at once when an alert is
+queued, and the ``alert_delivery`` system job sends whatever is due every
+minute. ``last_sent_at`` is the last successful send.
 
 The public methods commit: call them after the job's own changes are committed.
 """
@@ -22,7 +29,7 @@ from sqlmodel import Session
 
 from fleet.alerts.channels import AppriseChannel, Channel, Delivery
 from fleet.errors import InvalidInput
-from fleet.redact import install, redact
+from fleet.redact import describe_urls, install, redact
 from fleet.settings import Settings
 from fleet.store import alerts as store
 from fleet.store.models import Alert
@@ -49,8 +56,8 @@ class DeliveryReport:
     """What one ``deliver_pending`` pass did."""
 
     delivered: int = 0
-    failed: int = 0
-    logged_only: int = 0
+    failed: int = 0  # attempts that failed and will be retried
+    gave_up: int = 0  # destinations given up on
 
 
 def _check_tag(tag: str, user_id: str | None) -> None:
@@ -63,12 +70,12 @@ def _check_tag(tag: str, user_id: str | None) -> None:
         raise InvalidInput("invalid alert destination", problems)
 
 
-def _title(alert: Alert) -> str:
+def _title(alert: Alert, now: datetime) -> str:
     if alert.state == store.RESOLVED:
         return f"[fleet] RESOLVED: {alert.kind}"
     if alert.state == store.NOTICE:
         return f"[fleet] {alert.kind}"
-    reminder = alert.last_sent_at is not None and alert.last_sent_at > alert.first_seen_at
+    reminder = alert.first_seen_at < now  # the incident began before this notification
     return f"[fleet] {'REMINDER' if reminder else 'FIRING'}: {alert.kind}"
 
 
@@ -83,12 +90,15 @@ class AlertService:
 
     def __init__(self, *, channel: Channel, reminder_s: float = 3600.0,
                  urls: dict[str, list[str]] | None = None, retry_s: float = 30.0,
+                 retry_max_s: float = 3600.0, give_up_s: float = 86_400.0,
                  claim_s: float = 60.0, sentry: SentryHook | None = None) -> None:
         install()
         self.channel = channel
         self.reminder_s = reminder_s
         self.urls = {k: list(v) for k, v in (urls or {}).items()}
         self.retry_s = retry_s
+        self.retry_max_s = retry_max_s
+        self.give_up_s = give_up_s
         self.claim_s = claim_s
         self.sentry = sentry
 
@@ -101,6 +111,8 @@ class AlertService:
             urls={"ops": list(settings.alert_urls_ops),
                   "product": list(settings.alert_urls_product)},
             retry_s=settings.alert_retry_s,
+            retry_max_s=settings.alert_retry_max_s,
+            give_up_s=settings.alert_give_up_s,
             claim_s=settings.alert_claim_s,
             sentry=sentry_hook(settings.sentry_dsn),
         )
@@ -114,14 +126,16 @@ class AlertService:
         session.commit()
         store.ensure(session, now, kind=kind, fingerprint=fingerprint, message=message,
                      tag=tag, user_id=user_id)
-        queued = store.claim_fire(session, now, kind=kind, fingerprint=fingerprint,
-                                  message=message, tag=tag, user_id=user_id,
-                                  reminder_s=self.reminder_s)
+        alert = store.claim_fire(session, now, kind=kind, fingerprint=fingerprint,
+                                 message=message, tag=tag, user_id=user_id,
+                                 reminder_s=self.reminder_s)
+        if alert is not None:
+            self._fan_out(session, alert, now)
         session.commit()
-        if queued:
+        if alert is not None:
             log.warning("alert %s [%s] firing: %s", kind, fingerprint, redact(message))
             self._sentry(f"{kind} firing", message)
-        return self._finish(session, now, FireResult(kind, [fingerprint], queued))
+        return self._finish(session, now, FireResult(kind, [fingerprint], alert is not None))
 
     def resolve(self, session: Session, now: datetime, *, kind: str, message: str,
                 fingerprint: str | None = None) -> FireResult:
@@ -129,10 +143,13 @@ class AlertService:
         session.commit()
         done = store.claim_resolve(session, now, kind=kind, message=message,
                                    fingerprint=fingerprint)
+        for alert in done:
+            self._fan_out(session, alert, now)
         session.commit()
-        for fp in done:
-            log.warning("alert %s [%s] resolved: %s", kind, fp, redact(message))
-        return self._finish(session, now, FireResult(kind, done, bool(done)))
+        for alert in done:
+            log.warning("alert %s [%s] resolved: %s", kind, alert.fingerprint, redact(message))
+        return self._finish(session, now, FireResult(kind, [a.fingerprint for a in done],
+                                                     bool(done)))
 
     # --- notices and delivery -------------------------------------------------
 
@@ -141,52 +158,45 @@ class AlertService:
         """Record and deliver a one-off notice, once per ``(kind, fingerprint)``."""
         _check_tag(tag, user_id)
         session.commit()
-        queued = store.claim_notice(session, now, kind=kind, fingerprint=fingerprint,
-                                    message=message, tag=tag, user_id=user_id)
+        alert = store.claim_notice(session, now, kind=kind, fingerprint=fingerprint,
+                                   message=message, tag=tag, user_id=user_id)
+        if alert is not None:
+            self._fan_out(session, alert, now)
         session.commit()
-        if queued:
+        if alert is not None:
             log.info("notice %s [%s]: %s", kind, fingerprint, redact(message))
-        return self._finish(session, now, FireResult(kind, [fingerprint], queued))
+        return self._finish(session, now, FireResult(kind, [fingerprint], alert is not None))
 
-    def supersede(self, session: Session, now: datetime, *, kind: str, keep: str) -> list[str]:
-        """Quietly close other firing incidents of ``kind`` (a changed set replaces them)."""
-        session.commit()
-        closed = store.supersede(session, now, kind=kind, keep=keep)
-        session.commit()
-        return closed
+    def deliver(self, session: Session, now: datetime) -> DeliveryReport:
+        """Send every delivery that is due (the ``alert_delivery`` job calls this)."""
+        return self.deliver_pending(session, now)
 
     def deliver_pending(self, session: Session, now: datetime, limit: int = 50) -> DeliveryReport:
-        """Send every queued notification that is due, recording each outcome.
-
-        Failures stay queued and are retried after ``retry_s`` (the next tick).
-        """
+        """Send the due deliveries, one destination at a time, recording each outcome."""
         report = DeliveryReport()
         session.commit()
-        claimed = store.claim_deliveries(session, now, claim_s=self.claim_s, limit=limit)
+        claimed = store.claim_due_deliveries(session, now, claim_s=self.claim_s, limit=limit)
         session.commit()
-        for alert in claimed:
-            urls = self.destinations(session, alert.tag, alert.user_id)
-            session.commit()
-            if not urls:
-                log.warning("alert %s [%s] has no %s notification URL configured; logged only: "
-                            "%s", alert.kind, alert.fingerprint, alert.tag,
-                            redact(_body(alert)))
-                store.record_delivery(session, alert.id, alert.send_count, ok=None,
-                                      result=f"no '{alert.tag}' URL configured; logged only",
-                                      retry_at=None)
-                report.logged_only += 1
+        for delivery in claimed:
+            result = self._send([delivery.url], delivery.title, delivery.body)
+            detail = redact(result.detail)
+            if result.ok:
+                store.delivery_done(session, delivery, now, ok=True, result=detail)
+                report.delivered += 1
+            elif (now - delivery.created_at).total_seconds() >= self.give_up_s:
+                store.delivery_done(session, delivery, now, ok=False, result=detail,
+                                    gave_up=True)
+                report.gave_up += 1
+                log.error("alert delivery to %s given up after %d attempts over %.0fs: %s",
+                          describe_urls([delivery.url]), delivery.attempts + 1,
+                          (now - delivery.created_at).total_seconds(), detail)
             else:
-                result = self._send(urls, _title(alert), _body(alert))
-                retry = None if result.ok else now + timedelta(seconds=self.retry_s)
-                store.record_delivery(session, alert.id, alert.send_count, ok=result.ok,
-                                      result=redact(result.detail), retry_at=retry)
-                if result.ok:
-                    report.delivered += 1
-                else:
-                    report.failed += 1
-                    log.warning("alert %s [%s] delivery failed (retrying after %gs): %s",
-                                alert.kind, alert.fingerprint, self.retry_s,
-                                redact(result.detail))
+                wait = min(self.retry_s * 2 ** delivery.attempts, self.retry_max_s)
+                store.delivery_done(session, delivery, now, ok=False, result=detail,
+                                    retry_at=now + timedelta(seconds=wait))
+                report.failed += 1
+                log.warning("alert delivery to %s failed (attempt %d; next in %.0fs): %s",
+                            describe_urls([delivery.url]), delivery.attempts + 1, wait, detail)
             session.commit()
         return report
 
@@ -212,6 +222,18 @@ class AlertService:
         return list(self.urls.get(tag, []))
 
     # --- internals ------------------------------------------------------------
+
+    def _fan_out(self, session: Session, alert: Alert, now: datetime) -> None:
+        """One delivery per destination of the notification just queued on ``alert``."""
+        urls = self.destinations(session, alert.tag, alert.user_id)
+        if not urls:
+            log.warning("alert %s [%s] has no %s notification URL configured; logged only: %s",
+                        alert.kind, alert.fingerprint, alert.tag, redact(_body(alert)))
+            store.record_logged_only(session, alert.id,
+                                     f"no '{alert.tag}' URL configured; logged only")
+            return
+        store.add_deliveries(session, alert, urls, title=_title(alert, now), body=_body(alert),
+                             now=now)
 
     def _send(self, urls: Sequence[str], title: str, body: str) -> Delivery:
         try:

@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from fleet.cli.context import console, ctx_of, handle_errors, print_json
+from fleet.alerts.service import AlertService
+from fleet.cli.context import CliContext, console, ctx_of, handle_errors, print_json
 from fleet.cli.inputs import parse_inputs
 from fleet.clock import as_utc, utcnow
 from fleet.engine.blocks.registry import default_registry
@@ -113,6 +114,10 @@ def preview(expr: str = typer.Argument(..., help="Cron expression, e.g. '30 2 * 
         console.print(f"  {f.local.isoformat()}  ({f.utc.isoformat()})", highlight=False)
 
 
+def _alerts(cli: CliContext) -> AlertService:
+    return AlertService.from_settings(cli.settings)
+
+
 def _owner_action(ctx: typer.Context, verb: str, schedule_id: str, user: str | None,
                   json_out: bool) -> None:
     cli = ctx_of(ctx)
@@ -121,7 +126,7 @@ def _owner_action(ctx: typer.Context, verb: str, schedule_id: str, user: str | N
     with cli.session() as session:
         result: dict[str, Any]
         if verb == "delete":
-            service.delete(session, schedule_id, owner, now)
+            service.delete(session, schedule_id, owner, now, alerts=_alerts(cli))
             result = {"id": schedule_id, "deleted": True}
         elif verb == "pause":
             result = service.view(service.pause(session, schedule_id, owner, now),
@@ -129,7 +134,8 @@ def _owner_action(ctx: typer.Context, verb: str, schedule_id: str, user: str | N
         elif verb == "resume":
             result = service.view(service.resume(session, schedule_id, owner, now,
                                                  settings=cli.settings,
-                                                 registry=default_registry()), now).to_dict()
+                                                 registry=default_registry(),
+                                                 alerts=_alerts(cli)), now).to_dict()
         else:
             # lazy: the broker client loads only for the command that sends
             from fleet.worker.wiring import run_sender

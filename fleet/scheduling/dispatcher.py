@@ -34,6 +34,7 @@ from fleet.runs.create import NewRun, create_many
 from fleet.runs.sending import send_and_record
 from fleet.scheduling import cron, outcomes
 from fleet.scheduling.policy import Plan, plan
+from fleet.scheduling.service import PAUSED_ALERT
 from fleet.store import graphs as graph_store
 from fleet.store import runs as run_store
 from fleet.store import schedules as store
@@ -243,7 +244,7 @@ def _notify(session: Session, paused: list[tuple[Schedule, str]], now: datetime,
         return
     for schedule, reason in paused:
         try:
-            ctx.alerts.fire(session, now, kind="schedule_paused", fingerprint=schedule.id,
+            ctx.alerts.fire(session, now, kind=PAUSED_ALERT, fingerprint=schedule.id,
                             message=f"Your schedule {schedule.name or schedule.id} "
                                     f"({schedule.cron} {schedule.timezone}) was paused: "
                                     f"{reason}. "

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from fleet.engine.blocks.registry import BlockRegistry
 from fleet.errors import InvalidInput, NotFound
-from fleet.ports import RunSender
+from fleet.ports import AlertPort, RunSender
 from fleet.runs import checks
 from fleet.runs.create import NewRun, create
 from fleet.runs.sending import send_and_record
@@ -230,12 +230,25 @@ def add(
 # --- owner actions -------------------------------------------------------------------------
 
 
-def delete(session: Session, schedule_id: str, user_id: str | None, now: datetime) -> str:
-    """Delete the schedule (owner only). Commits."""
+PAUSED_ALERT = "schedule_paused"
+
+
+def _clear_paused_alert(session: Session, schedule_id: str, now: datetime,
+                        alerts: AlertPort | None, why: str) -> None:
+    """Resolve the owner's "your schedule was paused" alert, if one is firing."""
+    if alerts is not None:
+        alerts.resolve(session, now, kind=PAUSED_ALERT, fingerprint=schedule_id,
+                       message=f"Your schedule {schedule_id} was {why}.")
+
+
+def delete(session: Session, schedule_id: str, user_id: str | None, now: datetime, *,
+           alerts: AlertPort | None = None) -> str:
+    """Delete the schedule (owner only), resolving its paused alert. Commits."""
     get_owned(session, schedule_id, user_id)
     store.delete_ids(session, [schedule_id])
     session.commit()
     log.info("schedule %s deleted by %s at %s", schedule_id, user_id, now.isoformat())
+    _clear_paused_alert(session, schedule_id, now, alerts, "deleted")
     return schedule_id
 
 
@@ -260,7 +273,8 @@ def _schedule_graph(session: Session, schedule: Schedule, settings: Settings,
 
 
 def resume(session: Session, schedule_id: str, user_id: str | None, now: datetime, *,
-           settings: Settings, registry: BlockRegistry) -> Schedule:
+           settings: Settings, registry: BlockRegistry,
+           alerts: AlertPort | None = None) -> Schedule:
     """Resume (owner only): checks the graph again, then fires from the next instant after now.
 
     Instants that passed while paused are not caught up. Commits.
@@ -277,6 +291,7 @@ def resume(session: Session, schedule_id: str, user_id: str | None, now: datetim
     })
     session.commit()
     log.info("schedule %s resumed by %s", schedule_id, user_id or "an operator")
+    _clear_paused_alert(session, schedule_id, now, alerts, "resumed")
     return _reloaded(session, schedule_id)
 
 

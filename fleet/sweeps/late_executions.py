@@ -2,15 +2,15 @@
 
 Late means queued longer than ``late_queued_after_s`` (among runs queued in
 the last ``late_lookback_s``) or running longer than ``late_running_after_s``.
-One alert lists totals by state, distinct users and the oldest few; its
-fingerprint names the late set, so an unchanged set is not re-sent before the
-reminder interval, a changed set replaces the old incident, and a "resolved"
-note goes out when the set clears.
+The message lists totals by state, distinct users and the oldest few. There is
+one incident per kind of lateness (fingerprint ``queued`` or ``running``) for
+as long as it lasts: a backlog that grows every tick is one alert, reminded at
+most every ``alert_reminder_s`` with the current count and oldest runs, and a
+"resolved" note goes out when that kind clears.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +30,7 @@ class LateExecutionsReport(Report):
     """The message the monitor produced and what it did with it."""
 
     message: str = NONE_MESSAGE
-    fingerprint: str | None = None
+    fingerprints: list[str] = field(default_factory=list)  # the incidents firing
     totals: dict[str, int] = field(default_factory=dict)
     users: int = 0
     late: int = 0
@@ -40,7 +40,7 @@ class LateExecutionsReport(Report):
     def summary(self) -> str:
         """One line for logs and the CLI."""
         return f"late_executions: {self.late} late" + (
-            f" (fingerprint {self.fingerprint})" if self.fingerprint else "")
+            f" (firing: {', '.join(self.fingerprints)})" if self.fingerprints else "")
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,6 @@ def _fmt(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def fingerprint(rows: Sequence[monitors.LateRow]) -> str:
-    """A stable name for the late set: a hash of its sorted run ids."""
-    digest = hashlib.sha256("\n".join(sorted(r.id for r in rows)).encode()).hexdigest()
-    return f"late:{len(rows)}:{digest[:32]}"
-
-
 def message(rows: Sequence[monitors.LateRow], *, listed: int = 5) -> str:
     """The alert text: totals by state, distinct users, the oldest ``listed``, how many more."""
     if not rows:
@@ -95,12 +89,15 @@ def message(rows: Sequence[monitors.LateRow], *, listed: int = 5) -> str:
     return "\n".join(lines)
 
 
+STATES = ("queued", "running")
+
+
 def run_once(session: Session, now: datetime, ctx: JobContext) -> LateExecutionsReport:
-    """Find late runs and alert on the set (or resolve the alert when it is empty)."""
+    """Find late runs; keep one incident per kind of lateness firing while it lasts."""
     s = ctx.settings
     w = window(now, s.late_queued_after_s, s.late_lookback_s, s.late_running_after_s)
-    rows = monitors.late_runs(session, queued_before=w.queued_before, queued_since=w.queued_since,
-                           running_before=w.running_before)
+    rows = monitors.late_runs(session, queued_before=w.queued_before,
+                              queued_since=w.queued_since, running_before=w.running_before)
     session.commit()
     text = message(rows, listed=s.late_list_count)
     report = LateExecutionsReport(message=text, late=len(rows),
@@ -108,18 +105,17 @@ def run_once(session: Session, now: datetime, ctx: JobContext) -> LateExecutions
                                   users=len({r.user_id for r in rows}))
     if ctx.alerts is None:
         return report
-    if not rows:
-        result = ctx.alerts.resolve(session, now, kind=KIND,
-                                    message="Late executions cleared: " + NONE_MESSAGE)
-        report.resolved = bool(getattr(result, "fingerprints", result))
-        return report
-    report.fingerprint = fingerprint(rows)
-    supersede = getattr(ctx.alerts, "supersede", None)
-    if callable(supersede):
-        supersede(session, now, kind=KIND, keep=report.fingerprint)
-    ctx.alerts.fire(session, now, kind=KIND, fingerprint=report.fingerprint, message=text,
-                    tag="ops")
-    report.alerted = True
+    for state in STATES:
+        late = [r for r in rows if r.state == state]
+        if late:
+            ctx.alerts.fire(session, now, kind=KIND, fingerprint=state, tag="ops",
+                            message=message(late, listed=s.late_list_count))
+            report.fingerprints.append(state)
+            report.alerted = True
+        else:
+            result = ctx.alerts.resolve(session, now, kind=KIND, fingerprint=state,
+                                        message=f"Late {state} runs cleared: none is late now.")
+            report.resolved = report.resolved or bool(getattr(result, "fingerprints", None))
     return report
 
 

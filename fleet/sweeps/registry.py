@@ -13,6 +13,7 @@ from fleet.scheduling import cron
 from fleet.settings import Settings
 from fleet.sweeps import (
     accuracy,
+    alert_delivery,
     block_errors,
     dispatch,
     late_executions,
@@ -41,6 +42,7 @@ JOBS: tuple[JobSpec, ...] = (
     weekly_summary.SWEEP,
     runtime_gc.SWEEP,
     retention.SWEEP,
+    alert_delivery.SWEEP,
 )
 
 

@@ -29,15 +29,15 @@ class Alert(SQLModel, table=True):
     message: str = ""
     first_seen_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
-    last_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # last success
+    # When the last notification was queued: reminders are counted from here.
+    last_queued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     send_count: int = 0
     delivery_ok: bool | None = None
     delivery_result: str | None = None
-    pending_delivery: bool = False
-    # When the pending delivery may next be tried: a claim pushes it out (so two
-    # processes never send the same notification), a failure sets the retry.
-    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pending_delivery: bool = False  # some destination of the last notification is not done
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # unused (0001)
     resolved_message: str | None = None
 
 

@@ -13,7 +13,7 @@ from fleet.ports import JobContext
 from fleet.runs import leases
 from fleet.settings import Settings
 from fleet.store import alerts as alert_store
-from fleet.sweeps import late_executions
+from fleet.sweeps import alert_delivery, late_executions
 from tests.helpers import make_run
 from tests.integration.alerts.conftest import Endpoint
 
@@ -81,3 +81,29 @@ def test_apprise_unreachable_port(session: Session, now: datetime, settings: Set
     late_executions.run_once(session, now, ctx)
     [row] = alert_store.list_alerts(session, kind=late_executions.KIND)
     assert row.pending_delivery and row.delivery_ok is False
+
+
+def test_a_failing_endpoint_never_makes_a_working_one_repeat(
+        session: Session, now: datetime, settings: Settings) -> None:
+    works, fails = Endpoint(), Endpoint()
+    fails.down = True
+    try:
+        s = settings.model_copy(update={"alert_urls_ops": [works.url("ops"), fails.url("ops")],
+                                        "late_lookback_s": 86_400.0, "alert_timeout_s": 3.0})
+        ctx = JobContext(settings=s, alerts=AlertService.from_settings(s))
+        make_run(session, now - timedelta(minutes=10))
+        for i in range(6):  # six ticks of the monitor and of the delivery job
+            at = now + TICK * i
+            late_executions.run_once(session, at, ctx)
+            alert_delivery.run_once(session, at, ctx)
+        assert works.titles() == ["[fleet] FIRING: late_executions"] and fails.posts == []
+        fails.down = False
+        for i in range(6, 12):
+            at = now + TICK * i
+            late_executions.run_once(session, at, ctx)
+            alert_delivery.run_once(session, at, ctx)
+        assert works.titles() == ["[fleet] FIRING: late_executions"]
+        assert fails.titles() == ["[fleet] FIRING: late_executions"]
+    finally:
+        works.close()
+        fails.close()

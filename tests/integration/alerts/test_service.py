@@ -83,7 +83,7 @@ def test_failed_delivery_recorded_and_retried(session: Session, now: datetime,
     ch.fail = False
     svc.deliver_pending(session, now + timedelta(seconds=10))  # before retry_s: not yet
     assert ch.sent == []
-    svc.deliver_pending(session, now + timedelta(seconds=60))
+    svc.deliver_pending(session, now + timedelta(seconds=31))
     assert ch.titles() == ["[fleet] FIRING: k"]
     row = store.get(session, "k", "fp1")
     assert row is not None and not row.pending_delivery and row.delivery_ok is True
@@ -135,15 +135,53 @@ def test_notice_sent_once(session: Session, now: datetime, settings: Settings) -
     assert store.list_alerts(session)[0].state == "notice"
 
 
-def test_supersede_closes_old_incident_quietly(session: Session, now: datetime,
-                                               settings: Settings) -> None:
+def test_a_dead_destination_is_retried_alone_with_backoff(session: Session, now: datetime,
+                                                          settings: Settings) -> None:
     ch = RecordingChannel()
+    good, dead = "json://good.example/hook", "json://dead.example/hook"
+    ch.fail_urls = {dead}
+    svc = _service(settings, ch, ops=[good, dead])
+    _fire(svc, session, now)
+    assert [s.urls for s in ch.sent] == [(good,)]
+    # The delivery job every minute: the dead one is retried on its own, backing off
+    # 30 s, 60 s, 120 s...; the working one never gets the alert again.
+    tries = []
+    for minute in range(1, 16):
+        attempts = ch.attempts
+        svc.deliver(session, now + timedelta(minutes=minute))
+        if ch.attempts > attempts:
+            tries.append(minute)
+    assert tries == [1, 2, 4, 8], tries
+    assert [s.urls for s in ch.sent] == [(good,)]
+    row = store.get(session, "k", "fp1")
+    assert row is not None and row.pending_delivery and row.last_sent_at == now
+    ch.fail_urls.clear()
+    svc.deliver(session, now + timedelta(minutes=17))
+    assert [s.urls for s in ch.sent] == [(good,), (dead,)]
+    row = store.get(session, "k", "fp1")
+    assert row is not None and not row.pending_delivery
+    assert row.last_sent_at == now + timedelta(minutes=17)  # the last successful send
+    assert {d.state for d in store.deliveries(session, row.id)} == {"sent"}
+
+
+def test_a_destination_is_given_up_after_a_day(session: Session, now: datetime,
+                                               settings: Settings,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    ch = RecordingChannel()
+    ch.fail_urls = {OPS}
     svc = _service(settings, ch)
-    _fire(svc, session, now, "old")
-    assert svc.supersede(session, now, kind="k", keep="new") == ["old"]
-    _fire(svc, session, now, "new")
-    assert ch.titles() == ["[fleet] FIRING: k", "[fleet] FIRING: k"]
-    assert store.firing_fingerprints(session, "k") == ["new"]
+    _fire(svc, session, now)
+    with caplog.at_level(logging.ERROR):
+        for hour in range(1, 26):
+            svc.deliver(session, now + timedelta(hours=hour))
+    [delivery] = store.deliveries(session, store.get(session, "k", "fp1").id)  # type: ignore
+    assert delivery.state == "gave_up" and delivery.attempts >= 20
+    assert any("given up" in r.getMessage() for r in caplog.records)
+    assert "secret-webhook-token" not in caplog.text
+    assert store.delivery_counts(session)["gave_up"] == 1
+    before = ch.attempts
+    svc.deliver(session, now + timedelta(hours=30))
+    assert ch.attempts == before
 
 
 def test_test_send(session: Session, settings: Settings) -> None:

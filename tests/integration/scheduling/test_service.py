@@ -139,3 +139,19 @@ def test_cli_sweep_dispatch_and_list(session: Session, now: datetime, settings: 
     assert json.loads(out)["fired"] == 0
     code, out = _cli(settings, "sweep", "no-such-job")
     assert code == 2 and "no system job" in out
+
+
+def test_resume_and_delete_resolve_the_paused_alert(session: Session, now: datetime) -> None:
+    from fleet.engine.blocks.registry import default_registry
+    from fleet.testing import RecordingAlerts
+
+    make_graph(session, now)
+    a = add_schedule(session, now, user_id="alice", graph_id="g1", cron_expr="0 * * * *")
+    b = add_schedule(session, now, user_id="alice", graph_id="g1", cron_expr="0 * * * *")
+    alerts = RecordingAlerts()
+    service.pause(session, a.id, "alice", now)
+    service.resume(session, a.id, "alice", now, settings=Settings(_env_file=None),  # type: ignore[call-arg]
+                   registry=default_registry(), alerts=alerts)
+    service.delete(session, b.id, "alice", now, alerts=alerts)
+    assert [(r["kind"], r["fingerprint"]) for r in alerts.resolved] == [
+        ("schedule_paused", a.id), ("schedule_paused", b.id)]

@@ -55,27 +55,25 @@ def test_late_none(session: Session, now: datetime, ctx: JobContext,
     assert channel.sent == []
 
 
-def test_late_alert_dedup_reminder_change_and_resolve(session: Session, now: datetime,
-                                                      ctx: JobContext,
-                                                      channel: RecordingChannel) -> None:
+def test_a_growing_backlog_is_one_incident_with_hourly_reminders(
+        session: Session, now: datetime, ctx: JobContext, channel: RecordingChannel) -> None:
     # A long look-back keeps these queued runs late for the whole test.
     ctx.settings = ctx.settings.model_copy(update={"late_lookback_s": 86_400.0})
     first = make_run(session, now - timedelta(minutes=10)).id
-    for tick in range(5):
-        late_executions.run_once(session, now + timedelta(seconds=tick), ctx)
-    assert channel.titles() == ["[fleet] FIRING: late_executions"]
+    # Two hours of five-minute ticks, one more late run each tick.
+    for tick in range(25):
+        at = now + timedelta(minutes=5 * tick)
+        make_run(session, at - timedelta(minutes=6))
+        late_executions.run_once(session, at, ctx)
+    assert channel.titles() == ["[fleet] FIRING: late_executions",
+                                "[fleet] REMINDER: late_executions",
+                                "[fleet] REMINDER: late_executions"]
     assert first in channel.sent[0].body and channel.sent[0].urls == ("json://ops.example/hook",)
-    # A new late run changes the set: a new incident, sent at once.
-    make_run(session, now - timedelta(minutes=9))
-    late_executions.run_once(session, now + timedelta(minutes=1), ctx)
-    assert len(channel.sent) == 2 and "2 runs" in channel.sent[1].body
-    # After the reminder interval the unchanged set is sent once more.
-    late_executions.run_once(session, now + timedelta(minutes=30), ctx)
-    assert len(channel.sent) == 2
-    late_executions.run_once(session, now + timedelta(minutes=61), ctx)
-    assert channel.titles()[-1] == "[fleet] REMINDER: late_executions"
+    assert "14 runs" in channel.sent[1].body and "26 runs" in channel.sent[2].body
+    [alert] = alert_store.list_alerts(session, kind=late_executions.KIND)
+    assert alert.fingerprint == "queued" and alert.send_count == 3
     # Cleared (the runs were claimed): one resolved note, then silence.
-    later = now + timedelta(minutes=62)
+    later = now + timedelta(hours=2, minutes=1)
     queued = run_ids_in(session, "queued")
     session.commit()
     for run_id in queued:

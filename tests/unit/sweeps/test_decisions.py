@@ -81,12 +81,6 @@ def test_late_message_empty_and_short() -> None:
     assert "more" not in text
 
 
-def test_late_fingerprint_is_order_independent() -> None:
-    a, b = _late(1, "queued", "x", 10), _late(2, "queued", "y", 20)
-    assert late_executions.fingerprint([a, b]) == late_executions.fingerprint([b, a])
-    assert late_executions.fingerprint([a]) != late_executions.fingerprint([a, b])
-
-
 def test_late_window() -> None:
     w = late_executions.window(NOW, 300, 3600, 86400)
     assert (w.queued_before, w.queued_since, w.running_before) == (

@@ -57,6 +57,9 @@ def upgrade() -> None:
     with op.batch_alter_table('node_runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cost', sa.Float(), nullable=False, server_default='0'))
 
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('last_queued_at', sa.DateTime(), nullable=True))
+
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('run_time_s', sa.Float(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('send_count', sa.Integer(), nullable=False, server_default='0'))
@@ -72,6 +75,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table('node_runs', schema=None) as batch_op:
         batch_op.drop_column('cost')
+
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_column('last_queued_at')
 
     op.drop_table('system_jobs')
     with op.batch_alter_table('alert_deliveries', schema=None) as batch_op:
