@@ -92,6 +92,7 @@ class Outcome:
     outputs: dict[str, Any] | None = None
     error: str | None = None
     tracker: Tracker | None = field(default=None, repr=False)
+    elapsed_s: float = 0.0  # running time of this segment (a release adds it to the run)
 
 
 @dataclass
@@ -105,7 +106,9 @@ class _Loaded:
     cancel_requested: bool
     wall_time_s: float
     cpu_time_s: float
+    run_time_s: float  # running time of the segments before this one (the timeout's clock)
     checkpoints: dict[str, Checkpoint]
+    outage_budget_s: float  # how long a database outage may delay a write of this run
 
 
 def _load(open_session: Callable[[], Session], lease: Lease,
@@ -125,7 +128,8 @@ def _load(open_session: Callable[[], Session], lease: Lease,
         return _Loaded(run.id, run.user_id, dict(run.inputs or {}),
                        dict(graph.definition) if graph else None, float(timeout),
                        run.started_at, run.cancel_requested, run.wall_time_s or 0.0,
-                       run.cpu_time_s or 0.0, checkpoints)
+                       run.cpu_time_s or 0.0, run.run_time_s or 0.0, checkpoints,
+                       settings.db_outage_budget_s)
 
 
 class _Persister:
@@ -141,7 +145,10 @@ class _Persister:
     def __call__(self, fin: Finished, events: list[FlowEvent]) -> str | None:
         if fin.replayed:
             return self.stop_reason()
-        return with_retry(lambda: self._write(fin, events), what="checkpoint write")
+        # A database outage costs time, not the run: the node's result is kept in memory
+        # and written once the database answers, within the outage budget.
+        return with_retry(lambda: self._write(fin, events), what="checkpoint write",
+                          budget_s=self.settings.db_outage_budget_s)
 
     def stop_reason(self) -> str | None:
         return self.stop.reason() if self.stop is not None else None
@@ -209,7 +216,8 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
                                     + "; ".join(problems))
     graph: GraphDef = parse(loaded.definition)[0]
 
-    deadline = (loaded.started_at or start) + timedelta(seconds=loaded.timeout_s)
+    # The timeout counts running time across segments (claims), never a waiting state.
+    deadline = start + timedelta(seconds=max(0.0, loaded.timeout_s - loaded.run_time_s))
     persister = _Persister(open_session, lease, settings, stop)
     flow = Dataflow(graph, resolve_inputs(graph, loaded.inputs), registry,
                     run_id=lease.run_id, concurrency=settings.node_concurrency, clock=clock,
@@ -220,15 +228,18 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
     end = clock()
     tracker = Tracker(lease.run_id, started_at=start, ended_at=end,
                       executions=[f.record() for f in result.finished], events=result.events)
+    elapsed = time.perf_counter() - t0
     stats = {
-        "wall_time_s": loaded.wall_time_s + (time.perf_counter() - t0),
+        "wall_time_s": loaded.wall_time_s + elapsed,
+        "run_time_s": loaded.run_time_s + elapsed,
         "cpu_time_s": loaded.cpu_time_s + (time.thread_time() - cpu0)
         + sum(f.cpu_s for f in result.finished),
         "node_count": len(result.finished),
         "node_error_count": sum(1 for f in result.finished if f.status == "failed"),
         "tracker": tracker.to_dict(),
     }
-    common = {"executed": result.executed, "replayed": result.replayed, "tracker": tracker}
+    common = {"executed": result.executed, "replayed": result.replayed, "tracker": tracker,
+              "elapsed_s": elapsed}
     return _conclude(open_session, lease, loaded, result, end, stats, common)
 
 
@@ -263,18 +274,19 @@ def _conclude(open_session: Callable[[], Session], lease: Lease, loaded: _Loaded
 def _finish(open_session: Callable[[], Session], lease: Lease, loaded: _Loaded,
             to: RunState, now: datetime, *, detail: str | None = None,
             stats: dict[str, Any] | None = None, executed: int = 0, replayed: int = 0,
-            tracker: Tracker | None = None, **fields: Any) -> Outcome:
+            tracker: Tracker | None = None, elapsed_s: float = 0.0, **fields: Any) -> Outcome:
     values = {**(stats or {}), **fields}
     try:
         def write() -> None:
             with open_session() as s:
                 leases.write(s, lease, to, now, detail=detail, **values)
-        with_retry(write, what="final run write")
+        # A database outage costs time, not the run: keep trying while the lease lasts.
+        with_retry(write, what="final run write", budget_s=loaded.outage_budget_s)
     except LeaseLost:
         log.warning("run %s: lease lost before writing %s; nothing written", lease.run_id,
                     to.value)
         return Outcome(lease.run_id, None, reason="lease_lost", executed=executed,
-                       replayed=replayed, tracker=tracker)
+                       replayed=replayed, tracker=tracker, elapsed_s=elapsed_s)
     return Outcome(lease.run_id, to.value, executed=executed, replayed=replayed,
-                   outputs=fields.get("outputs"),
-                   error=fields.get("error_detail"), tracker=tracker)
+                   outputs=fields.get("outputs"), error=fields.get("error_detail"),
+                   tracker=tracker, elapsed_s=elapsed_s)

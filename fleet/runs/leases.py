@@ -107,16 +107,19 @@ def heartbeat(session: Session, runtime_id: str, lease_ids: Sequence[str], now: 
 
 
 def release(session: Session, leases: Mapping[str, str], now: datetime,
-            reason: str = "graceful shutdown") -> list[str]:
+            reason: str = "graceful shutdown",
+            ran_s: Mapping[str, float] | None = None) -> list[str]:
     """Put the runs of ``leases`` (run id -> lease id) back to queued, attempt not spent.
 
-    For a worker's graceful shutdown. Returns the run ids released; a lease
+    For a worker's graceful shutdown. ``ran_s`` adds each run's running time of
+    this segment to the timeout's clock. Returns the run ids released; a lease
     already lost is skipped.
     """
     released: list[str] = []
     for run_id, lease_id in leases.items():
         values = {**fsm.entry_values(RunState.QUEUED, now),
-                  "attempt_count": Run.attempt_count - 1}
+                  "attempt_count": Run.attempt_count - 1,
+                  "run_time_s": Run.run_time_s + (ran_s or {}).get(run_id, 0.0)}
         changed = store.update_where(session, [run_id], from_states=[RunState.RUNNING.value],
                                      values=values, lease_id=lease_id)
         if changed:

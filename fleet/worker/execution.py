@@ -32,6 +32,18 @@ class Result(StrEnum):
     ERROR = "error"
 
 
+def describe(outcome: Any) -> str:
+    """One human line for an execution's outcome (not the dataclass repr)."""
+    state = getattr(outcome, "state", None)
+    if state is None:
+        return f"stopped ({getattr(outcome, 'reason', None) or 'nothing written'})"
+    done = (f"{getattr(outcome, 'executed', 0)} node(s) run, "
+            f"{getattr(outcome, 'replayed', 0)} replayed, "
+            f"{getattr(outcome, 'elapsed_s', 0.0):.2f}s")
+    error = getattr(outcome, "error", None)
+    return f"{state} ({done})" + (f": {error}" if error else "")
+
+
 def execute_message(rt: WorkerRuntime, run_id: Any, *,
                     execute: Executor | None = None) -> Result:
     """Handle one ``execute_graph`` message for ``run_id``."""
@@ -60,10 +72,12 @@ def execute_message(rt: WorkerRuntime, run_id: Any, *,
     if rt.shutting_down.is_set():
         stop.request("shutdown")
     result = Result.EXECUTED
+    ran_s = 0.0
     try:
         outcome = run(rt.open_session, lease, registry=rt.block_registry(),
                       settings=rt.settings, clock=rt.clock, stop=stop)
-        log.info("run %s attempt %d: %s", lease.run_id, lease.attempt, outcome)
+        ran_s = float(getattr(outcome, "elapsed_s", 0.0) or 0.0)
+        log.info("run %s attempt %d: %s", lease.run_id, lease.attempt, describe(outcome))
     except Exception:
         # The lease is left to expire: the reaper retries the run within its
         # attempts, so an engine bug cannot loop forever.
@@ -72,6 +86,6 @@ def execute_message(rt: WorkerRuntime, run_id: Any, *,
     finally:
         rt.unhold(lease.lease_id)
     if stop.reason() == "shutdown":
-        release_and_resend(rt, {lease.run_id: lease.lease_id})
+        release_and_resend(rt, {lease.run_id: lease.lease_id}, ran_s={lease.run_id: ran_s})
         return Result.RELEASED
     return result

@@ -27,14 +27,15 @@ log = logging.getLogger(__name__)
 
 
 def release_and_resend(rt: WorkerRuntime, held: Mapping[str, str],
-                       reason: str = "graceful shutdown") -> list[str]:
+                       reason: str = "graceful shutdown",
+                       ran_s: Mapping[str, float] | None = None) -> list[str]:
     """Put the runs of ``held`` (run id -> lease id) back to queued and send them again."""
     if not held:
         return []
 
     def _release() -> list[str]:
         with rt.open_session() as session:
-            return leases.release(session, held, rt.clock(), reason=reason)
+            return leases.release(session, held, rt.clock(), reason=reason, ran_s=ran_s)
 
     try:
         released = with_retry(_release, attempts=4, what="lease release")

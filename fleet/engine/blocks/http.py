@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -12,11 +13,18 @@ from pydantic import BaseModel, Field
 from fleet.engine.blocks.base import Block, BlockContext
 
 
+async def _stopped(ctx: BlockContext, poll_s: float = 0.05) -> None:
+    """Return once the run is stopped (a cancellation signal for the request)."""
+    while not ctx.stopped:
+        await asyncio.sleep(poll_s)
+
+
 class HttpRequestBlock(Block):
     """Send a request; emit status, headers, body text and (when JSON) the parsed body."""
 
     id = "http_request"
-    description = "HTTP request (httpx): emits status, headers, body and data (parsed JSON)."
+    description = ("HTTP request (httpx): emits status, headers, body and data (parsed JSON); "
+                   "params merge into the URL's query string; a stopped run cancels it.")
 
     class Input(BaseModel):
         url: str = Field(description="Absolute http(s) URL.")
@@ -37,12 +45,27 @@ class HttpRequestBlock(Block):
     async def run(self, inputs: Input, ctx: BlockContext) -> AsyncIterator[tuple[str, Any]]:
         if not inputs.url.startswith(("http://", "https://")):
             raise ValueError(f"url {inputs.url!r} must start with http:// or https://")
+        # The URL's own query string stays; `params` are merged into it (httpx would
+        # replace it with an empty `params`).
+        url = httpx.URL(inputs.url)
+        if inputs.params:
+            url = url.copy_merge_params(inputs.params)
         async with httpx.AsyncClient(timeout=inputs.timeout_s) as client:
-            response = await client.request(
-                inputs.method, inputs.url, headers=inputs.headers, params=inputs.params,
+            request = asyncio.ensure_future(client.request(
+                inputs.method, url, headers=inputs.headers,
                 json=inputs.json_body if inputs.json_body is not None else None,
                 content=inputs.body if inputs.body is not None else None,
-            )
+            ))
+            stopped = asyncio.ensure_future(_stopped(ctx))
+            await asyncio.wait({request, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not request.done():
+                request.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await request
+                raise InterruptedError(f"{inputs.method} {inputs.url} cancelled: the run was "
+                                       "stopped (timeout, cancel or shutdown)")
+            stopped.cancel()
+            response = request.result()
         if inputs.raise_for_status and response.status_code >= 400:
             raise RuntimeError(f"{inputs.method} {inputs.url} answered "
                                f"{response.status_code} {response.reason_phrase}")

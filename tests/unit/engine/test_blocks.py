@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -133,6 +134,9 @@ def test_async_and_sync_custom_blocks_with_unknown_pin() -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path == "/slow":
+            time.sleep(5)
+            _SLOW_DONE.set()
         if self.path.startswith("/missing"):
             self.send_response(404)
             self.end_headers()
@@ -155,6 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+_SLOW_DONE = threading.Event()
 
 
 @pytest.fixture
@@ -190,6 +197,30 @@ def test_http_request_block_against_local_server(http_url: str) -> None:
     assert result.outputs["agent"] == "fleet" and result.outputs["status"] == 200
     assert result.outputs["path"] == {"path": "/hello?q=1", "agent": "fleet"}
     assert result.outputs["created"] == 201 and result.outputs["echo"] == {"echo": {"n": 1}}
+
+
+def test_http_request_keeps_the_urls_query_string_and_merges_params(http_url: str) -> None:
+    out = one("http_request", {"url": f"{http_url}/p?tag=a"})
+    assert out["n.data"]["path"] == "/p?tag=a"
+    out = one("http_request", {"url": f"{http_url}/p?tag=a", "params": {"n": 2}})
+    assert out["n.data"]["path"] == "/p?tag=a&n=2"
+
+
+def test_a_timed_out_run_cancels_a_slow_http_request(http_url: str) -> None:
+    import time
+
+    definition = {"id": "slow", "timeout_s": 0.5,
+                  "nodes": [{"id": "get", "block": "http_request",
+                             "inputs": {"url": f"{http_url}/slow", "timeout_s": 30}}]}
+    result = run_in_memory(definition, registry=REG, run_id="cancelme")
+    assert result.status == "timeout"
+    # The block's thread got the signal and ended: it is not left waiting on the
+    # server's 5 s (nor httpx's 30 s) on an abandoned thread.
+    deadline = time.monotonic() + 2
+    while any(th.name.startswith("fleet-cancelme") for th in threading.enumerate()):
+        assert time.monotonic() < deadline, "the http_request block kept running"
+        time.sleep(0.05)
+    assert not _SLOW_DONE.is_set()
 
 
 def test_http_request_block_error_status_fails_node(http_url: str) -> None:
