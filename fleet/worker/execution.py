@@ -58,7 +58,7 @@ def execute_message(rt: WorkerRuntime, run_id: Any, *,
 
     def _claim() -> leases.Lease | None:
         with rt.open_session() as session:
-            return leases.claim(session, run_id, rt.clock(), rt.runtime_id,
+            return leases.claim(session, run_id, rt.lease_now(), rt.runtime_id,
                                 ttl_s=rt.settings.lease_ttl_s)
 
     lease = with_retry(_claim, what=f"claim of run {run_id}")

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from fleet.clock import utcnow
 from fleet.ports import JobContext, Report
 from fleet.store import jobs as store
+from fleet.store.clock import read_now
 from fleet.store.db import with_retry
 from fleet.sweeps import registry
 
@@ -36,10 +37,23 @@ def _record(engine: Engine, write: Callable[[Session], None], what: str) -> None
         log.warning("%s not recorded (%s)", what, type(exc).__name__)
 
 
+def _db_clock(engine: Engine) -> datetime:
+    """The database's current time: jobs decide on the same clock as the leases."""
+    try:
+        with Session(engine) as session:
+            return read_now(session)
+    except Exception:  # the job's own retries report the outage; it decides on ours
+        return utcnow()
+
+
 def run_sweep(name: str, ctx: JobContext, engine: Engine, *,
-              clock: Callable[[], datetime] = utcnow) -> Report:
-    """Run the system job ``name`` once and return its report (NotFound for an unknown name)."""
+              clock: Callable[[], datetime] | None = None) -> Report:
+    """Run the system job ``name`` once and return its report (NotFound for an unknown name).
+
+    ``now`` is the database's clock unless a ``clock`` is given (tests).
+    """
     spec = registry.get(name)
+    clock = clock or (lambda: _db_clock(engine))
     now = clock()
     _record(engine, lambda s: store.started(s, name, now), f"start of job {name}")
     t0 = time.perf_counter()

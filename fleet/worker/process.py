@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,6 +27,7 @@ from fleet.runs.execute import StopSignal, execute
 from fleet.runs.leases import Lease
 from fleet.runs.sending import Sent, send_and_record
 from fleet.settings import Settings
+from fleet.store.clock import read_now
 from fleet.store.db import engine_for, session_factory
 from fleet.store.types import new_id
 from fleet.worker.liveness import RedisLiveness
@@ -62,6 +64,8 @@ class WorkerRuntime:
         self._sender = sender
         self._urgent: RunSender | None = None
         self.consumer_id: str | None = None  # the Redis broker's id: its fetched messages
+        # The database clock minus this host's: lease times follow the database's clock.
+        self.db_offset = timedelta(0)
         self.alerts: AlertPort | None = None  # where the scheduler watch raises its alert
         # dead runtime ids -> runs they had fetched but not started (Redis only)
         self.find_prefetched: Callable[[Sequence[str]], list[str]] | None = None
@@ -77,6 +81,24 @@ class WorkerRuntime:
         self.pid = os.getpid()
         self._registry = registry
         self.executor = executor  # fleet.runs.execute.execute, or a test's double
+
+    def lease_now(self) -> datetime:
+        """The current time on the database's clock (this host's clock, corrected).
+
+        Every lease time (claim, heartbeat, expiry) is taken from it, so hosts
+        whose clocks disagree cannot reap each other's live runs.
+        """
+        return self.clock() + self.db_offset
+
+    def sync_clock(self) -> timedelta:
+        """Measure this host's offset from the database's clock (one round trip)."""
+        with self.open_session() as session:
+            before = self.clock()
+            db = read_now(session)
+            after = self.clock()
+            session.commit()
+        self.db_offset = db - (before + (after - before) / 2)
+        return self.db_offset
 
     def refresh_identity(self) -> None:
         """Take a new runtime id and pid when this object crossed a fork."""

@@ -27,6 +27,11 @@ def register(rt: WorkerRuntime) -> Runtime:
     """Insert (or, for a second Worker of the same process, update) this process's Runtime
     row, online, and mark it alive."""
     rt.refresh_identity()
+    try:
+        rt.sync_clock()
+    except Exception as exc:  # the heartbeat measures it again every tick
+        log.warning("could not read the database clock at registration (%s)",
+                    type(exc).__name__)
     info = {"consumer_id": rt.consumer_id} if rt.consumer_id else {}
 
     def _insert() -> Runtime:

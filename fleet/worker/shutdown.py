@@ -35,7 +35,7 @@ def release_and_resend(rt: WorkerRuntime, held: Mapping[str, str],
 
     def _release() -> list[str]:
         with rt.open_session() as session:
-            return leases.release(session, held, rt.clock(), reason=reason, ran_s=ran_s)
+            return leases.release(session, held, rt.lease_now(), reason=reason, ran_s=ran_s)
 
     try:
         released = with_retry(_release, attempts=4, what="lease release")

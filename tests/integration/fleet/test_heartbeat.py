@@ -158,3 +158,31 @@ def test_thread_wakes_at_a_lease_expiry_not_a_tick_later(db_url: str, session: S
         hb.stop()
     assert sender.sent == [run.id], "the expired lease was not reaped between ticks"
     assert elapsed < 5, f"reaped after {elapsed:.1f}s; the tick interval is 20s"
+
+
+def test_clock_skew_between_hosts_reaps_nothing(db_url: str, session: Session) -> None:
+    from fleet.clock import utcnow
+    from fleet.testing import ScriptedExecutor
+    from fleet.worker.execution import execute_message
+
+    settings = Settings(database_url=db_url, _env_file=None)  # type: ignore[call-arg]
+    behind, _ = make_runtime(settings, clock=lambda: utcnow() - timedelta(seconds=120))
+    ahead, _ = make_runtime(settings, clock=lambda: utcnow() + timedelta(seconds=120))
+    for rt in (behind, ahead):
+        rt.sync_clock()
+        assert abs(rt.db_offset.total_seconds()) > 100  # it sees its own skew
+    run = make_run(session, utcnow())
+    held: list[str] = []
+
+    def hold(open_session: object, lease: leases.Lease, stop: object) -> str:
+        held.append(lease.run_id)
+        # While the run is held (claimed by the host 2 minutes behind), the host
+        # 2 minutes ahead reaps: on the database's clock the lease is young.
+        assert Heartbeat(ahead).reap_only().reaped == []
+        return "ok"
+
+    execute_message(behind, run.id, execute=ScriptedExecutor(hold))
+    assert held == [run.id]
+    # The control: on its own uncorrected clock, the host ahead would have reaped it.
+    ahead.db_offset = timedelta(0)
+    assert Heartbeat(ahead).reap_only().reaped == [run.id]
