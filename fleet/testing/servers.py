@@ -58,6 +58,29 @@ class PostgresServer:
     datadir: Path | None = None
     bindir: Path | None = None
     _as_user: list[str] = field(default_factory=list)
+    _opts: str = ""
+    port: int = 0
+
+    @property
+    def managed(self) -> bool:
+        """Whether this object started the server (and so may stop and restart it)."""
+        return self.datadir is not None
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data (an outage); :meth:`resume` starts it again."""
+        assert self.managed and self.bindir is not None, "only a throwaway server can halt"
+        subprocess.run([*self._as_user, str(self.bindir / "pg_ctl"), "-D", str(self.datadir),
+                        "-m", "fast", "-w", "stop"], capture_output=True, check=False)
+
+    def resume(self) -> None:
+        """Start a halted server again on the same port and data."""
+        assert self.managed and self.bindir is not None and self.datadir is not None
+        result = subprocess.run(
+            [*self._as_user, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o",
+             self._opts, "-l", str(self.datadir.parent / "log"), "-w", "-t", "60", "start"],
+            capture_output=True, text=True, check=False)
+        if result.returncode != 0 or not _wait_port(self.port, 30):
+            raise ServerUnavailable(f"pg_ctl start failed: {result.stderr.strip()}")
 
     def stop(self) -> None:
         """Drop the database, or stop the throwaway server and remove its files."""
@@ -96,10 +119,13 @@ def _with_db(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-def start_postgres(max_connections: int = 200) -> PostgresServer:
-    """A fresh PostgreSQL database: on ``FLEET_TEST_POSTGRES_URL``, or a new server."""
+def start_postgres(max_connections: int = 200, *, own: bool = False) -> PostgresServer:
+    """A fresh PostgreSQL database: on ``FLEET_TEST_POSTGRES_URL``, or a new server.
+
+    ``own=True`` always starts a throwaway server (a test that stops it needs one).
+    """
     name = f"fleet_test_{uuid.uuid4().hex[:10]}"
-    given = os.environ.get("FLEET_TEST_POSTGRES_URL")
+    given = None if own else os.environ.get("FLEET_TEST_POSTGRES_URL")
     if given:
         import psycopg
 
@@ -149,7 +175,8 @@ def start_postgres(max_connections: int = 200) -> PostgresServer:
     admin = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     _create_database(admin, name)
     return PostgresServer(url=_with_db(admin, name), admin_url=admin, dbname=name,
-                          datadir=datadir, bindir=bindir, _as_user=as_user)
+                          datadir=datadir, bindir=bindir, _as_user=as_user, _opts=opts,
+                          port=port)
 
 
 @dataclass

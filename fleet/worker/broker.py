@@ -56,18 +56,24 @@ def build_broker(settings: Settings, middleware: Iterable[Middleware] = (), *,
     return broker
 
 
-def make_sender(broker: Broker, queue_name: str, actor_name: str = EXECUTE_ACTOR) -> RunSender:
-    """A sender that enqueues ``actor_name(run_id)`` on ``queue_name`` (no actor import)."""
+REDELIVER_DELAY_MS = 10_000
+
+
+def make_sender(broker: Broker, queue_name: str, actor_name: str = EXECUTE_ACTOR,
+                delay_ms: int | None = None) -> RunSender:
+    """A sender that enqueues ``actor_name(run_id)`` on ``queue_name`` (no actor import),
+    due after ``delay_ms`` when given."""
     broker.declare_queue(queue_name)  # the in-memory broker refuses unknown queues
 
     def send(run_id: str) -> None:
         broker.enqueue(Message(queue_name=queue_name, actor_name=actor_name,
-                               args=(run_id,), kwargs={}, options={}))
+                               args=(run_id,), kwargs={}, options={}), delay=delay_ms)
 
     return send
 
 
-def senders(broker: Broker, settings: Settings) -> tuple[RunSender, RunSender]:
-    """The run sender and the urgent run sender of ``settings`` on ``broker``."""
+def senders(broker: Broker, settings: Settings) -> tuple[RunSender, RunSender, RunSender]:
+    """The run sender, the urgent run sender and the delayed re-delivery of ``settings``."""
     return (make_sender(broker, settings.queue_name),
-            make_sender(broker, settings.urgent_queue_name, EXECUTE_URGENT_ACTOR))
+            make_sender(broker, settings.urgent_queue_name, EXECUTE_URGENT_ACTOR),
+            make_sender(broker, settings.queue_name, delay_ms=REDELIVER_DELAY_MS))

@@ -13,6 +13,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+from fleet.errors import StoreUnavailable
 from fleet.runs import leases
 from fleet.store.db import with_retry
 from fleet.worker.process import Executor, WorkerRuntime
@@ -29,6 +30,7 @@ class Result(StrEnum):
     DROPPED = "dropped"  # not claimable: duplicate, running elsewhere, terminal, unknown
     MALFORMED = "malformed"
     RELEASED = "released"  # stopped by a graceful shutdown, back to queued
+    REDELIVERED = "redelivered"  # the database stayed out of reach: the message comes back
     ERROR = "error"
 
 
@@ -61,7 +63,13 @@ def execute_message(rt: WorkerRuntime, run_id: Any, *,
             return leases.claim(session, run_id, rt.lease_now(), rt.runtime_id,
                                 ttl_s=rt.settings.lease_ttl_s)
 
-    lease = with_retry(_claim, what=f"claim of run {run_id}")
+    try:
+        # A database outage costs time, not the message: retry within the outage budget.
+        lease = with_retry(_claim, what=f"claim of run {run_id}",
+                           budget_s=rt.settings.db_outage_budget_s)
+    except StoreUnavailable:
+        rt.redeliver(run_id)
+        return Result.REDELIVERED
     if lease is None:
         log.info("run %s is not claimable (duplicate delivery, running elsewhere, finished "
                  "or unknown); message acknowledged and dropped", run_id)

@@ -45,11 +45,12 @@ from fleet.store import runtimes as runtime_store
 from fleet.store.db import with_retry
 from fleet.worker.outage import OutageLog
 from fleet.worker.process import WorkerRuntime
+from fleet.worker.registration import register
 
 log = logging.getLogger(__name__)
 
 EXPIRY_SLACK_S = 0.1  # wake this long after a lease is due, so that it has expired
-WATCH_EVERY_S = 60.0  # how often each worker looks at the dispatcher's last run
+WATCH_EVERY_S = 60.0  # how often each worker looks at the dispatcher's last run (at most)
 SCHEDULER_SILENT = "scheduler_silent"
 
 
@@ -102,6 +103,9 @@ class Heartbeat:
         if now is None:  # a real tick: measure the database clock again (tests pass ``now``)
             self._step("clock sync", report, self._sync_clock)
         now = now or rt.lease_now()
+        if rt.registration_pending:
+            # Registration failed at boot (database unreachable): try again now.
+            self._step("registration", report, self._register)
         redis_ok = False
         live = rt.liveness
         if live is not None:
@@ -123,6 +127,10 @@ class Heartbeat:
         self._step("scheduler watch", report, lambda: self._watch_scheduler(now, report))
         return report
 
+    def _register(self) -> None:
+        register(self.rt)
+        self.rt.registration_pending = False
+
     def _sync_clock(self) -> None:
         self.rt.sync_clock()
 
@@ -141,7 +149,8 @@ class Heartbeat:
         """Alert (deduplicated across workers) when no dispatcher run started for too long."""
         rt, s = self.rt, self.rt.settings
         if rt.alerts is None or (self._last_watch is not None and
-                                 (now - self._last_watch).total_seconds() < WATCH_EVERY_S):
+                                 (now - self._last_watch).total_seconds()
+                                 < min(WATCH_EVERY_S, s.scheduler_silence_s / 4)):
             return
         self._last_watch = now
         with rt.open_session() as session:

@@ -63,6 +63,7 @@ class WorkerRuntime:
         self._liveness = liveness
         self._sender = sender
         self._urgent: RunSender | None = None
+        self._redeliver: RunSender | None = None
         self.consumer_id: str | None = None  # the Redis broker's id: its fetched messages
         # The database clock minus this host's: lease times follow the database's clock.
         self.db_offset = timedelta(0)
@@ -75,6 +76,7 @@ class WorkerRuntime:
         self._drained = threading.Condition(self._lock)
         self.shutting_down = threading.Event()
         self.registered = False
+        self.registration_pending = False  # boot could not register: the heartbeat will
         self.concurrency = 1
         self.queues: list[str] = [settings.queue_name]
         self.hostname = socket.gethostname()
@@ -128,16 +130,35 @@ class WorkerRuntime:
             self._liveness = RedisLiveness(self.settings.redis_url)
         return self._liveness
 
-    def set_sender(self, sender: RunSender, urgent: RunSender | None = None) -> None:
-        """Set how this process hands run ids to the broker (and urgent ones)."""
+    def set_sender(self, sender: RunSender, urgent: RunSender | None = None,
+                   redeliver: RunSender | None = None) -> None:
+        """Set how this process hands run ids to the broker (urgent ones, and delayed ones)."""
         self._sender = sender
         self._urgent = urgent
+        self._redeliver = redeliver
 
     def send_or_raise(self, run_id: str) -> None:
         """Send ``run_id`` to the broker; raises when there is no sender or the broker refused."""
         if self._sender is None:
             raise ConnectionError("this process has no broker sender")
         self._sender(run_id)
+
+    def redeliver(self, run_id: str) -> None:
+        """Put a message for ``run_id`` back on the broker, due again in a little while.
+
+        For a claim that could not reach the database: the message is not lost
+        (nor acknowledged as done); when the broker refuses too, the run is still
+        queued in the database and the re-send sweep sends it.
+        """
+        try:
+            if self._redeliver is None:
+                raise ConnectionError("this process has no broker")
+            self._redeliver(run_id)
+            log.warning("run %s: the database stayed unreachable for %gs; its message is "
+                        "delivered again later", run_id, self.settings.db_outage_budget_s)
+        except Exception as exc:
+            log.warning("run %s: neither the database nor the broker answers (%s); the "
+                        "re-send sweep will send it", run_id, type(exc).__name__)
 
     def send_urgent_or_raise(self, run_id: str) -> None:
         """Send ``run_id`` on the urgent queue (ahead of the backlog); the run queue without one."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from dramatiq import Broker, Middleware
 
+from fleet.errors import StoreUnavailable
 from fleet.store import runtimes as store
 from fleet.store.db import with_retry
 from fleet.store.models import Runtime
@@ -37,7 +38,8 @@ def register(rt: WorkerRuntime) -> Runtime:
     def _insert() -> Runtime:
         now = rt.clock()
         with rt.open_session() as session:
-            if rt.registered:
+            # An insert whose commit was lost to an outage may already be there.
+            if rt.registered or store.get(session, rt.runtime_id) is not None:
                 row = store.update_shape(session, rt.runtime_id, queues=list(rt.queues),
                                          concurrency=rt.concurrency, now=now)
             else:
@@ -50,7 +52,8 @@ def register(rt: WorkerRuntime) -> Runtime:
             session.commit()
             return row
 
-    row = with_retry(_insert, what="runtime registration")
+    row = with_retry(_insert, what="runtime registration",
+                     budget_s=rt.settings.db_outage_budget_s)
     rt.registered = True
     live = rt.liveness
     if live is not None:
@@ -94,6 +97,14 @@ class RegistrationMiddleware(Middleware):
     def __init__(self, rt: WorkerRuntime) -> None:
         self.rt = rt
 
+    def _register(self) -> None:
+        try:
+            register(self.rt)
+        except StoreUnavailable as exc:  # the process lives on; its heartbeat registers it
+            self.rt.registration_pending = True
+            log.error("runtime %s could not register (%s); the heartbeat keeps trying",
+                      self.rt.runtime_id, exc.message)
+
     def before_worker_boot(self, broker: Broker, worker: Any) -> None:
         threads = int(getattr(worker, "worker_threads", 1))
         queues = getattr(worker, "queues", None) or broker.get_declared_queues()
@@ -105,7 +116,7 @@ class RegistrationMiddleware(Middleware):
         else:
             self.rt.concurrency, self.rt.queues = threads, sorted(mine)
         self.rt.consumer_id = getattr(broker, "broker_id", None)
-        register(self.rt)
+        self._register()
 
     def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
         mark_offline(self.rt)
