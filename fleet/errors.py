@@ -106,6 +106,30 @@ class StoreNotReady(FleetError):
     code = "E-STORE-002"
 
 
+class SecretKeyError(ConfigError):
+    """FLEET_SECRET_KEY is missing or is not a list of Fernet keys (credentials need it)."""
+
+    code = "E-VAULT-001"
+
+
+class DecryptionFailed(FleetError):
+    """A stored secret cannot be decrypted with any key of FLEET_SECRET_KEY."""
+
+    code = "E-VAULT-002"
+
+
+class CredentialUnavailable(FleetError):
+    """A credential cannot be used now: expired without a way to refresh, or its refresh failed."""
+
+    code = "E-VAULT-003"
+
+
+class StorageError(FleetError):
+    """The artifact storage (FLEET_ARTIFACTS_URL) refused a read, write or delete."""
+
+    code = "E-ARTIFACT-001"
+
+
 class ServerUnavailable(FleetError):
     """A throwaway test server (PostgreSQL, Redis) could not be found or started."""
 
