@@ -10,13 +10,17 @@ import httpx
 from pydantic import BaseModel, Field
 
 from fleet.engine.blocks.base import Block, BlockContext
+from fleet.engine.credentials import CredentialSpec
 
 
 class HttpRequestBlock(Block):
     """Send a request; emit status, headers, body text and (when JSON) the parsed body."""
 
     id = "http_request"
-    description = "HTTP request (httpx): emits status, headers, body and data (parsed JSON)."
+    description = ("HTTP request (httpx): emits status, headers, body and data (parsed JSON); "
+                   "an optional credential fills the auth header.")
+    credentials = {"credential": CredentialSpec(
+        description="api_key or oauth2: 'Bearer TOKEN'; basic: 'Basic base64(user:password)'")}
 
     class Input(BaseModel):
         url: str = Field(description="Absolute http(s) URL.")
@@ -27,6 +31,12 @@ class HttpRequestBlock(Block):
         body: str | None = Field(None, description="Sent as text when set.")
         timeout_s: float = Field(30.0, gt=0)
         raise_for_status: bool = Field(True, description="Fail the node on 4xx/5xx.")
+        credential: str | None = Field(None, description="Id of a credential for the auth "
+                                                         "header (decrypted only while the "
+                                                         "request is made).")
+        credential_header: str = Field("Authorization", min_length=1, description=(
+            "Header the credential goes in: Authorization gets the Bearer/Basic scheme, "
+            "any other header (e.g. X-API-Key) the bare key."))
 
     class Output(BaseModel):
         status: int = Field(description="The HTTP status code.")
@@ -37,9 +47,13 @@ class HttpRequestBlock(Block):
     async def run(self, inputs: Input, ctx: BlockContext) -> AsyncIterator[tuple[str, Any]]:
         if not inputs.url.startswith(("http://", "https://")):
             raise ValueError(f"url {inputs.url!r} must start with http:// or https://")
+        headers = dict(inputs.headers)
+        if inputs.credential:
+            name, value = ctx.credential("credential").header(inputs.credential_header)
+            headers[name] = value
         async with httpx.AsyncClient(timeout=inputs.timeout_s) as client:
             response = await client.request(
-                inputs.method, inputs.url, headers=inputs.headers, params=inputs.params,
+                inputs.method, inputs.url, headers=headers, params=inputs.params,
                 json=inputs.json_body if inputs.json_body is not None else None,
                 content=inputs.body if inputs.body is not None else None,
             )
