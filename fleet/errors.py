@@ -144,6 +144,7 @@ RUN_WAIT_TIMEOUT = "E-RUN-006"
 RUN_QUEUED_EXPIRED = "E-RUN-008"
 RUN_NODE_FAILED = "E-NODE-001"
 RUN_INVALID_GRAPH = "E-GRAPH-001"
+RUN_UNUSABLE_RESOURCE = "E-RUN-009"
 
 RUN_ERROR_CODES: dict[str, str] = {
     RUN_LEASE_EXPIRED: "the worker holding the run stopped heartbeating (crash, kill -9, "
@@ -159,6 +160,9 @@ RUN_ERROR_CODES: dict[str, str] = {
                      "node, its block and the error",
     RUN_INVALID_GRAPH: "the run's graph version no longer exists or no longer validates "
                        "at execution time",
+    RUN_UNUSABLE_RESOURCE: "a credential or artifact the run names was deleted, expired or "
+                           "is unreadable by the time a worker started it; the detail names "
+                           "the node and input",
 }
 
 

@@ -58,9 +58,11 @@ def delete_id(session: Session, user_id: str, credential_id: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def not_under_key(session: Session, key_id: str, limit: int) -> list[Credential]:
-    """Credentials encrypted with another key than ``key_id`` (rotate-key's next batch)."""
-    stmt = (select(Credential).where(col(Credential.key_id) != key_id)
+def not_under_key(session: Session, key_id: str, after_id: str, limit: int) -> list[Credential]:
+    """Credentials encrypted with another key than ``key_id``, after ``after_id`` in id order
+    (rotate-key's next batch)."""
+    stmt = (select(Credential).where(col(Credential.key_id) != key_id,
+                                     col(Credential.id) > after_id)
             .order_by(col(Credential.id)).limit(limit))
     return list(session.execute(stmt).scalars().all())
 

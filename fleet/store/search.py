@@ -47,7 +47,7 @@ def _dialect(session: Session) -> str:
 
 def hashes(session: Session, kind: str, source_ids: Sequence[str] | None = None
            ) -> dict[str, str]:
-    """``source_id -> text_hash`` of the entries of ``kind`` (all, or those among ``source_ids``)."""
+    """``source_id -> text_hash`` of the entries of ``kind`` (all, or those of ``source_ids``)."""
     stmt = select(col(SearchEntry.source_id), col(SearchEntry.text_hash)).where(
         col(SearchEntry.kind) == kind)
     if source_ids is not None:

@@ -8,6 +8,8 @@ from fleet.sweeps import (
     accuracy,
     block_errors,
     dispatch,
+    expired_files,
+    expired_tokens,
     late_executions,
     queued_expiry,
     reaper,
@@ -15,6 +17,7 @@ from fleet.sweeps import (
     retention,
     running_backstop,
     runtime_gc,
+    search_coverage,
     stale_runtimes,
     waiting_timeouts,
     weekly_summary,
@@ -34,6 +37,9 @@ JOBS: tuple[JobSpec, ...] = (
     weekly_summary.SWEEP,
     runtime_gc.SWEEP,
     retention.SWEEP,
+    expired_files.SWEEP,
+    expired_tokens.SWEEP,
+    search_coverage.SWEEP,
 )
 
 
