@@ -9,6 +9,8 @@ from __future__ import annotations
 import pendulum
 
 from fleet.worker.app import boot
+from fleet.worker.jobs import STARTUP_JOBS, is_scheduler_process, start_in_background
+from fleet.worker.wiring import job_context
 from schedules import declare
 
 # periodiq reads pendulum.now() in the local zone; the cadences are UTC.
@@ -16,3 +18,10 @@ pendulum.set_local_timezone(pendulum.UTC)
 
 APP = boot()
 ACTORS = declare(APP)
+
+# The search coverage job also runs once at scheduler start-up, in a daemon thread so that
+# start-up never waits for it (SPEC §8). Workers import this module too: only the periodiq
+# process starts it.
+STARTUP = ([start_in_background(name, lambda: job_context(APP.settings, broker=APP.broker),
+                                APP.runtime.engine) for name in STARTUP_JOBS]
+           if is_scheduler_process() else [])

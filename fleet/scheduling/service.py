@@ -89,6 +89,7 @@ class ScheduleView:
             "id": s.id, "user_id": s.user_id, "name": s.name, "graph_id": s.graph_id,
             "graph_version": s.graph_version, "cron": s.cron, "timezone": s.timezone,
             "description": self.description, "inputs": s.input_data,
+            "credentials": s.credential_refs,
             "paused": s.paused, "paused_reason": s.paused_reason,
             "overlap_policy": s.overlap_policy, "catchup_policy": s.catchup_policy,
             "catchup_window_s": s.catchup_window_s,

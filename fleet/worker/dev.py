@@ -31,6 +31,8 @@ from fleet.store.db import with_retry
 from fleet.sweeps import resend
 from fleet.worker.app import FleetApp
 from fleet.worker.app import build as build_app
+from fleet.worker.jobs import STARTUP_JOBS, start_in_background
+from fleet.worker.wiring import job_context
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +125,13 @@ class DevProcess:
                 log.exception("dev pickup failed; retrying")
 
     def start(self) -> None:
-        """Start the worker threads and the pickup thread."""
+        """Start the worker threads, the pickup thread and the start-up jobs (background)."""
         self.worker.start()
+        rt = self.app.runtime
+        for name in STARTUP_JOBS:  # e.g. search coverage, once, without delaying start-up
+            start_in_background(name, lambda: job_context(self.app.settings,
+                                                          broker=self.app.broker,
+                                                          live=rt.liveness), rt.engine)
         self._pickup = threading.Thread(target=self._pickup_loop, name="fleet-dev-pickup",
                                         daemon=True)
         self._pickup.start()
