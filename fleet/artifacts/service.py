@@ -129,7 +129,7 @@ def get(session: Session, now: datetime, *, storage: Storage, user_id: str,
         artifact_id: str) -> tuple[Artifact, bytes]:
     """The user's artifact and its bytes."""
     artifact = owned(session, user_id, artifact_id, now)
-    session.rollback()
+    session.commit()  # ends the read; the row keeps its values (expire_on_commit=False)
     return artifact, storage.get(artifact.storage_key)
 
 
@@ -137,7 +137,7 @@ def list_artifacts(session: Session, user_id: str, *, run_id: str | None = None,
                    limit: int = 200) -> list[Artifact]:
     """The user's artifacts, newest first."""
     rows = store.list_for_user(session, user_id, run_id=run_id, limit=limit)
-    session.rollback()
+    session.commit()
     return rows
 
 
@@ -149,7 +149,7 @@ def delete(session: Session, now: datetime, *, storage: Storage, user_id: str,
         session.rollback()
         raise NotFound(f"artifact {artifact_id} does not exist for user '{user_id}'; "
                        "see `fleet artifacts list`")
-    session.rollback()
+    session.commit()
     storage.delete(found.storage_key)
     store.delete_owned(session, user_id, artifact_id)
     session.commit()

@@ -86,7 +86,7 @@ def search(session: Session, now: datetime, *, settings: Settings, user_id: str,
         raise InvalidInput("the search was not run", problems)
     matches = store.match(session, words, user_id=user_id, kind=kind,
                           limit=max(limit, settings.search_candidates))
-    session.rollback()
+    session.commit()
     hits = [Hit(kind=m.kind, id=m.source_id.split("/", 1)[1] if m.kind == "graph"
                 else m.source_id, source_id=m.source_id, title=m.title,
                 snippet=snippet(m.body, words),

@@ -106,7 +106,7 @@ def add(session: Session, now: datetime, *, settings: Settings, user_id: str, na
 def list_credentials(session: Session, user_id: str) -> list[Credential]:
     """The user's credentials (metadata only), by name."""
     rows = store.list_for_user(session, user_id)
-    session.rollback()
+    session.commit()
     return rows
 
 

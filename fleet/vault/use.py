@@ -65,8 +65,8 @@ class CredentialResolver:
     def __call__(self, node_id: str, pin: str, credential_id: str) -> CredentialValue:
         where = f"node '{node_id}' input '{pin}'"
         with self.open_session() as session:
+            # Closing (not rolling back) keeps the row's loaded values for use below.
             c = store.get_many_owned(session, self.user_id, [credential_id]).get(credential_id)
-            session.rollback()
         if c is None:
             raise NotFound(f"{where}: credential '{credential_id}' does not exist for user "
                            f"'{self.user_id}'")
@@ -124,7 +124,6 @@ class CredentialResolver:
                 return fresh
             # Another execution refreshed it first: use the token it stored.
             latest = store.get_many_owned(session, self.user_id, [c.id]).get(c.id)
-            session.rollback()
         if latest is None:
             raise NotFound(f"{where}: credential '{c.id}' was deleted while it was refreshed")
         return self._open(latest, where)
