@@ -101,7 +101,7 @@ class EchoServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 headers = {k: v for k, v in self.headers.items()}
                 outer.requests.append(headers)
                 body = json.dumps({"you_sent": headers}).encode()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from fleet.engine.blocks.registry import default_registry
 from fleet.search.coverage import classify, coverage_percent
 from fleet.search.service import recency_factor, snippet, tokens
 from fleet.search.sources import Source, block_sources, text_hash
-from fleet.engine.blocks.registry import default_registry
 
 
 def test_tokens_split_punctuation_and_underscores() -> None:
