@@ -9,7 +9,7 @@ from __future__ import annotations
 import pendulum
 
 from fleet.worker.app import boot
-from fleet.worker.jobs import STARTUP_JOBS, is_scheduler_process, start_in_background
+from fleet.worker.startup import is_scheduler_process, start_jobs
 from fleet.worker.wiring import job_context
 from schedules import declare
 
@@ -22,6 +22,5 @@ ACTORS = declare(APP)
 # The search coverage job also runs once at scheduler start-up, in a daemon thread so that
 # start-up never waits for it (SPEC §8). Workers import this module too: only the periodiq
 # process starts it.
-STARTUP = ([start_in_background(name, lambda: job_context(APP.settings, broker=APP.broker),
-                                APP.runtime.engine) for name in STARTUP_JOBS]
+STARTUP = (start_jobs(lambda: job_context(APP.settings, broker=APP.broker), APP.runtime.engine)
            if is_scheduler_process() else [])

@@ -31,7 +31,7 @@ from fleet.store.db import with_retry
 from fleet.sweeps import resend
 from fleet.worker.app import FleetApp
 from fleet.worker.app import build as build_app
-from fleet.worker.jobs import STARTUP_JOBS, start_in_background
+from fleet.worker.startup import start_jobs
 from fleet.worker.wiring import job_context
 
 log = logging.getLogger(__name__)
@@ -125,13 +125,8 @@ class DevProcess:
                 log.exception("dev pickup failed; retrying")
 
     def start(self) -> None:
-        """Start the worker threads, the pickup thread and the start-up jobs (background)."""
+        """Start the worker threads and the pickup thread."""
         self.worker.start()
-        rt = self.app.runtime
-        for name in STARTUP_JOBS:  # e.g. search coverage, once, without delaying start-up
-            start_in_background(name, lambda: job_context(self.app.settings,
-                                                          broker=self.app.broker,
-                                                          live=rt.liveness), rt.engine)
         self._pickup = threading.Thread(target=self._pickup_loop, name="fleet-dev-pickup",
                                         daemon=True)
         self._pickup.start()
@@ -199,6 +194,9 @@ def run(settings: Settings, *, declare_actors: Declare, declare_periodic: Declar
     dev = build(settings, declare_actors=declare_actors, declare_periodic=declare_periodic,
                 threads=threads)
     dev.start()
+    # Start-up jobs (search coverage) run once in the background: start-up does not wait.
+    start_jobs(lambda: job_context(settings, broker=dev.app.broker,
+                                   live=dev.app.runtime.liveness), dev.app.runtime.engine)
     for line in dev.describe():
         echo(line)
     echo("ready: submit runs from another terminal with `fleet runs submit GRAPH_ID`"
