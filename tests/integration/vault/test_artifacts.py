@@ -155,8 +155,8 @@ def test_a_block_writes_a_file_and_a_large_output_is_spilled_to_an_artifact(
         row = run_store.get(s, run.id)
         assert row is not None and row.state == "completed", row.error_detail if row else None
         ref = row.outputs["save.artifact"] if row.outputs else None
-        spilled = [e.data for e in run_store.events(s, run.id, kind="output")
-                   if e.source_node == "big"]
+        spilled: list[Any] = [e.data for e in run_store.events(s, run.id, kind="output")
+                              if e.source_node == "big"]
     assert ref is not None and ref["name"] == "report.json"
     artifact, data = service.get(session, now, storage=storage, user_id="alice",
                                  artifact_id=ref["artifact"])

@@ -28,7 +28,7 @@ from fleet.vault.checks import credential_problems
 from fleet.vault.keys import generate_key
 from fleet.vault.use import CredentialResolver
 
-CALL = {"id": "call-api", "nodes": [
+CALL: dict[str, Any] = {"id": "call-api", "nodes": [
     {"id": "call", "block": "http_request", "inputs": {"url": "http://127.0.0.1:9/x"}},
     {"id": "leak", "block": "leaky"}]}
 

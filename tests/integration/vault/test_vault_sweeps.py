@@ -57,10 +57,10 @@ def test_expired_files_pages_through_everything_and_skips_a_failing_file(
     session.commit()
     # The next tick, with storage healthy again, through the registered job.
     job = registry.get("expired_files")
-    report = job.run_once(session, now, JobContext(settings=settings.model_copy(
+    tick = job.run_once(session, now, JobContext(settings=settings.model_copy(
         update={"artifacts_url": str(tmp_path / "files")})))
-    assert isinstance(report, expired_files.ExpiredFilesReport)
-    assert (report.deleted, report.failed) == (1, 0) and not local.exists(stuck.storage_key)
+    assert isinstance(tick, expired_files.ExpiredFilesReport)
+    assert (tick.deleted, tick.failed) == (1, 0) and not local.exists(stuck.storage_key)
 
 
 def test_two_cleanups_at_once_delete_each_file_once(

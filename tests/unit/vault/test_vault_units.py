@@ -24,7 +24,7 @@ from fleet.vault.kinds import payload_problems, secret_forms
 
 
 def _settings(keys: str | None) -> Settings:
-    return Settings(_env_file=None, secret_key=SecretStr(keys) if keys else None)  # type: ignore[call-arg]
+    return Settings(_env_file=None, secret_key=SecretStr(keys) if keys else None)
 
 
 def test_keyring_rotation_decrypts_with_any_key_and_encrypts_with_the_first() -> None:
