@@ -174,10 +174,16 @@ def _graph_pages(session: Session, page: int) -> Iterator[list[Any]]:
 def cover_graphs(session: Session, now: datetime, *, batch: int,
                  to_source: Callable[[Any], Source] = graph_source,
                  page: int = GRAPH_PAGE) -> KindCoverage:
-    """Coverage of graphs, read page by page (their active, unarchived versions)."""
+    """Coverage of graphs, read page by page (their active, unarchived versions).
+
+    The entries' hashes are read once, in one scan (a source id and a hash per
+    graph): looking them up page by page costs far more while the index is
+    being filled and the planner's statistics lag behind it.
+    """
     _settle(session)
     out = KindCoverage()
-    out.indexed = len(store.hashes(session, "graph"))
+    snapshot = store.hashes(session, "graph")
+    out.indexed = len(snapshot)
     _settle(session)
     seen: set[str] = set()
     writer = _Backfill(session, now, batch, out)
@@ -195,8 +201,7 @@ def cover_graphs(session: Session, now: datetime, *, batch: int,
             sources[source.source_id] = source
         seen.update(sources)
         out.sources += len(rows)
-        indexed = store.hashes(session, "graph", list(sources))
-        _settle(session)
+        indexed = {k: snapshot[k] for k in sources if k in snapshot}
         gaps = classify({k: s.text_hash for k, s in sources.items()}, indexed)
         out.missing += len(gaps.missing)
         out.stale += len(gaps.stale)
@@ -206,8 +211,8 @@ def cover_graphs(session: Session, now: datetime, *, batch: int,
             break
     writer.flush()
     if not writer.halted:  # after a halt, the graphs not read yet are unknown: keep entries
-        orphans = sorted(set(store.hashes(session, "graph")) - seen)
-        _settle(session)
+        # Entries made by another pass meanwhile are not in the snapshot: they stay.
+        orphans = sorted(set(snapshot) - seen)
         out.orphans = len(orphans)
         _delete_orphans(session, "graph", orphans, batch, out)
     out.finish()

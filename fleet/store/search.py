@@ -45,15 +45,10 @@ def _dialect(session: Session) -> str:
     return engine.dialect.name
 
 
-def hashes(session: Session, kind: str, source_ids: Sequence[str] | None = None
-           ) -> dict[str, str]:
-    """``source_id -> text_hash`` of the entries of ``kind`` (all, or those of ``source_ids``)."""
+def hashes(session: Session, kind: str) -> dict[str, str]:
+    """``source_id -> text_hash`` of every entry of ``kind`` (one scan)."""
     stmt = select(col(SearchEntry.source_id), col(SearchEntry.text_hash)).where(
         col(SearchEntry.kind) == kind)
-    if source_ids is not None:
-        if not source_ids:
-            return {}
-        stmt = stmt.where(col(SearchEntry.source_id).in_(list(source_ids)))
     return {sid: h for sid, h in session.execute(stmt).all()}
 
 
