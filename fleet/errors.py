@@ -106,6 +106,30 @@ class StoreNotReady(FleetError):
     code = "E-STORE-002"
 
 
+class SecretKeyError(ConfigError):
+    """FLEET_SECRET_KEY is missing or is not a list of Fernet keys (credentials need it)."""
+
+    code = "E-VAULT-001"
+
+
+class DecryptionFailed(FleetError):
+    """A stored secret cannot be decrypted with any key of FLEET_SECRET_KEY."""
+
+    code = "E-VAULT-002"
+
+
+class CredentialUnavailable(FleetError):
+    """A credential cannot be used now: expired without a way to refresh, or its refresh failed."""
+
+    code = "E-VAULT-003"
+
+
+class StorageError(FleetError):
+    """The artifact storage (FLEET_ARTIFACTS_URL) refused a read, write or delete."""
+
+    code = "E-ARTIFACT-001"
+
+
 class ServerUnavailable(FleetError):
     """A throwaway test server (PostgreSQL, Redis) could not be found or started."""
 
@@ -120,6 +144,7 @@ RUN_WAIT_TIMEOUT = "E-RUN-006"
 RUN_QUEUED_EXPIRED = "E-RUN-008"
 RUN_NODE_FAILED = "E-NODE-001"
 RUN_INVALID_GRAPH = "E-GRAPH-001"
+RUN_UNUSABLE_RESOURCE = "E-RUN-009"
 
 RUN_ERROR_CODES: dict[str, str] = {
     RUN_LEASE_EXPIRED: "the worker holding the run stopped heartbeating (crash, kill -9, "
@@ -135,6 +160,9 @@ RUN_ERROR_CODES: dict[str, str] = {
                      "node, its block and the error",
     RUN_INVALID_GRAPH: "the run's graph version no longer exists or no longer validates "
                        "at execution time",
+    RUN_UNUSABLE_RESOURCE: "a credential or artifact the run names was deleted, expired or "
+                           "is unreadable by the time a worker started it; the detail names "
+                           "the node and input",
 }
 
 

@@ -3,12 +3,22 @@
 Apprise URLs carry their secrets in the URL itself
 (``discord://webhook_id/token``), so anything that looks like a URL is cut
 down to its scheme, and bearer tokens and ``key=value`` secrets are masked.
+
+Known secret values (a credential decrypted for a run) are masked exactly:
+:class:`SecretSet` replaces each of them with ``***`` in text and in JSON-like
+data, and while a process holds decrypted secrets (:func:`remember` /
+:func:`forget`) every log record it creates is masked too
+(:func:`install_secret_masking`), and so is everything :func:`redact` returns.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
 
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]{1,31})://[^\s'\"<>]+")
 _BEARER = re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
@@ -19,7 +29,8 @@ MASK = "***"
 
 
 def redact(text: str) -> str:
-    """``text`` with every URL reduced to ``scheme://***`` and tokens masked."""
+    """``text`` with known secrets, URLs (to ``scheme://***``) and tokens masked."""
+    text = _active.scrub_text(text)
     text = _URL.sub(lambda m: f"{m.group(1)}://{MASK}", text)
     text = _REQUEST_LINE.sub(lambda m: f"{m.group(1)} /{MASK}", text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
@@ -66,3 +77,127 @@ def install(*logger_names: str) -> None:
             continue
         logging.getLogger(name).addFilter(RedactingFilter())
         _installed.add(name)
+
+
+# --- exact secret values ------------------------------------------------------------------
+
+MIN_SECRET_CHARS = 4  # shorter values would mask ordinary text; credentials are longer
+
+
+class SecretSet:
+    """Secret strings replaced by ``***`` wherever they appear, the longest first."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self._ordered: list[str] = []
+        self.add(*values)
+
+    def add(self, *values: str) -> None:
+        """Mask these values too (values shorter than MIN_SECRET_CHARS are ignored)."""
+        fresh = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS}
+        if fresh - self._values:
+            self._values |= fresh
+            self._ordered = sorted(self._values, key=len, reverse=True)
+
+    def values(self) -> list[str]:
+        """The masked values, longest first."""
+        return list(self._ordered)
+
+    def __bool__(self) -> bool:
+        return bool(self._ordered)
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with every secret replaced by ``***``."""
+        for value in self._ordered:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def scrub(self, value: Any) -> Any:
+        """``value`` (text, or JSON-like data: dicts, lists, tuples) with every secret masked."""
+        if not self._ordered:
+            return value
+        if isinstance(value, str):
+            return self.scrub_text(value)
+        if isinstance(value, dict):
+            return {self.scrub(k): self.scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.scrub(v) for v in value)
+        return value
+
+
+_active_lock = threading.Lock()
+_active_counts: Counter[str] = Counter()
+_active = SecretSet()
+
+
+def remember(values: Iterable[str]) -> None:
+    """Mask ``values`` in every log record and :func:`redact` result until :func:`forget`."""
+    global _active
+    with _active_lock:
+        _active_counts.update(v for v in values if len(v) >= MIN_SECRET_CHARS)
+        _active = SecretSet(_active_counts)
+
+
+def forget(values: Iterable[str]) -> None:
+    """Undo one :func:`remember` of ``values`` (another holder may still keep them masked)."""
+    global _active
+    with _active_lock:
+        _active_counts.subtract(v for v in values if len(v) >= MIN_SECRET_CHARS)
+        for v in [v for v, n in _active_counts.items() if n <= 0]:
+            del _active_counts[v]
+        _active = SecretSet(_active_counts)
+
+
+def active_secrets() -> SecretSet:
+    """The secrets this process is masking now."""
+    return _active
+
+
+def mask_record(record: logging.LogRecord) -> None:
+    """Mask the process's known secrets in a log record's message and traceback."""
+    secrets = _active
+    if not secrets:
+        return
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed record: leave it to the handler
+        return
+    masked = secrets.scrub_text(message)
+    if masked != message:
+        record.msg, record.args = masked, None
+    if record.exc_info and not record.exc_text:
+        text = logging.Formatter().formatException(record.exc_info)
+        record.exc_text = secrets.scrub_text(text)
+
+
+class SecretFilter(logging.Filter):
+    """A logging filter masking the secrets the process holds (see :func:`remember`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        mask_record(record)
+        return True
+
+
+_factory_installed = False
+
+
+def install_secret_masking() -> None:
+    """Mask known secrets in every log record the process creates, whatever its handler.
+
+    A filter only sees the records of the logger or handler it is attached to;
+    wrapping the record factory reaches every logger, library and test capture.
+    """
+    global _factory_installed
+    with _active_lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            mask_record(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True

@@ -7,7 +7,7 @@ import time.
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleet.errors import ConfigError
@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     """When the `retention` system job runs (cron, UTC)."""
     cron_alert_delivery: str = "* * * * *"
     """When the `alert_delivery` system job runs (cron, UTC)."""
+    cron_expired_files: str = "0 */6 * * *"
+    """When the `expired_files` system job runs (cron, UTC): artifacts past `expires_at`."""
+    cron_expired_tokens: str = "10 */6 * * *"
+    """When the `expired_tokens` system job runs (cron, UTC): expired credentials and tokens."""
+    cron_search_coverage: str = "20 */6 * * *"
+    """When the `search_coverage` system job runs (cron, UTC); it also runs once at start-up."""
 
     # --- schedules (SPEC §7) ------------------------------------------------
     dispatch_batch_size: int = Field(500, gt=0)
@@ -209,6 +215,52 @@ class Settings(BaseSettings):
     sentry_dsn: str | None = None
     """Sentry DSN; errors are captured only when set (needs the `sentry` extra)."""
 
+    # --- credentials (SPEC §13) ---------------------------------------------
+    secret_key: SecretStr | None = None
+    """Fernet keys that encrypt credentials, comma-separated: the first encrypts, every one
+    decrypts (rotation: put the new key first, run `fleet credentials rotate-key`, then drop
+    the old one). Make one with `fleet credentials generate-key`."""
+    credential_rotate_batch: int = Field(100, gt=0)
+    """Credentials re-encrypted per transaction by `fleet credentials rotate-key`."""
+    oauth_refresh_skew_s: float = Field(60.0, ge=0)
+    """An OAuth2 access token expiring within this many seconds is refreshed before use."""
+    oauth_timeout_s: float = Field(10.0, gt=0)
+    """Network timeout of one call to an OAuth2 provider's token URL."""
+    token_expiry_batch: int = Field(100, gt=0)
+    """Expired credentials (and API tokens) deleted per transaction by `expired_tokens`."""
+
+    # --- artifacts (SPEC §13) -----------------------------------------------
+    artifacts_url: str = "artifacts"
+    """Where artifact files live: a local directory (relative to the working directory) or
+    any fsspec URL (`s3://bucket/prefix`, `gcs://...`, `memory://...`)."""
+    artifact_expiry_default_s: float = Field(48 * 3600.0, gt=0)
+    """Expiry of an upload or a block-written file when none is asked for (48 h)."""
+    artifact_expiry_min_s: float = Field(3600.0, gt=0)
+    """Shortest expiry an upload may ask for (1 h)."""
+    artifact_expiry_max_s: float = Field(48 * 3600.0, gt=0)
+    """Longest expiry an upload may ask for (48 h); system artifacts never expire."""
+    artifact_max_bytes: int = Field(100 * 1024 * 1024, gt=0)
+    """Largest artifact accepted (bytes)."""
+    artifact_cleanup_page: int = Field(100, gt=0)
+    """Expired artifacts listed per page by `expired_files`."""
+    artifact_cleanup_parallel: int = Field(4, gt=0)
+    """Storage deletions `expired_files` runs at once."""
+    artifact_cleanup_claim_s: float = Field(600.0, gt=0)
+    """How long a cleanup holds the artifacts it is deleting (another cleanup skips them)."""
+
+    # --- search (SPEC §13) --------------------------------------------------
+    search_batch_size: int = Field(100, gt=0)
+    """Entries the coverage job writes per batch."""
+    search_docs_dir: str | None = None
+    """Directory of the documentation pages indexed as `doc` entries; unset means the
+    project's own `docs/`."""
+    search_recency_weight: float = Field(0.25, ge=0)
+    """How much recency adds to a hit's full-text rank (0 turns recency off)."""
+    search_recency_half_life_days: float = Field(30.0, gt=0)
+    """Age at which a hit's recency bonus has halved."""
+    search_candidates: int = Field(200, gt=0)
+    """Best full-text matches re-ranked with recency per query."""
+
 
     @model_validator(mode="after")
     def _check_invariants(self) -> Settings:
@@ -239,6 +291,12 @@ def check_invariants(s: Settings) -> None:
             f"heartbeat_interval_s ({s.heartbeat_interval_s:g}) must be below liveness_key_ttl_s "
             f"({s.liveness_key_ttl_s:g})"
         )
+    if not (s.artifact_expiry_min_s <= s.artifact_expiry_default_s
+            <= s.artifact_expiry_max_s):
+        problems.append(
+            f"artifact_expiry_default_s ({s.artifact_expiry_default_s:g}) must lie between "
+            f"artifact_expiry_min_s ({s.artifact_expiry_min_s:g}) and artifact_expiry_max_s "
+            f"({s.artifact_expiry_max_s:g})")
     if problems:
         raise ConfigError(
             "inconsistent fleet configuration: " + "; ".join(problems)

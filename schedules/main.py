@@ -9,6 +9,8 @@ from __future__ import annotations
 import pendulum
 
 from fleet.worker.app import boot
+from fleet.worker.startup import is_scheduler_process, start_jobs
+from fleet.worker.wiring import job_context
 from schedules import declare
 
 # periodiq reads pendulum.now() in the local zone; the cadences are UTC.
@@ -16,3 +18,9 @@ pendulum.set_local_timezone(pendulum.UTC)
 
 APP = boot()
 ACTORS = declare(APP)
+
+# The search coverage job also runs once at scheduler start-up, in a daemon thread so that
+# start-up never waits for it (SPEC §8). Workers import this module too: only the periodiq
+# process starts it.
+STARTUP = (start_jobs(lambda: job_context(APP.settings, broker=APP.broker), APP.runtime.engine)
+           if is_scheduler_process() else [])

@@ -128,9 +128,10 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(db_url: str) -> Settings:
-    """Default settings pointed at the test's database."""
-    return Settings(database_url=db_url, _env_file=None)  # type: ignore[call-arg]
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """Default settings pointed at the test's database (and artifacts in the test's tmp dir)."""
+    return Settings(database_url=db_url, artifacts_url=str(tmp_path / "artifacts"),
+                    _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture

@@ -56,3 +56,22 @@ def parse_inputs(pairs: list[str], json_text: str | None = None) -> dict[str, An
     if problems:
         raise InvalidInput("invalid inputs; nothing was submitted", problems)
     return inputs
+
+
+def parse_credentials(pairs: list[str]) -> dict[str, str]:
+    """``--credential node.pin=ID`` pairs as the credentials map of a run or schedule.
+
+    Only credential *ids* travel here, never secrets.
+    """
+    problems: list[str] = []
+    credentials: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        node, dot, pin = key.strip().rpartition(".")
+        if not sep or not dot or not node or not pin or not value.strip():
+            problems.append(f"--credential '{pair}' is not of the form node.pin=CREDENTIAL_ID")
+            continue
+        credentials[f"{node}.{pin}"] = value.strip()
+    if problems:
+        raise InvalidInput("invalid credentials; nothing was submitted", problems)
+    return credentials

@@ -21,6 +21,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleet.cli.notify",
     "fleet.cli.schedules",
     "fleet.cli.sweep",
+    "fleet.cli.credentials",
+    "fleet.cli.artifacts",
+    "fleet.cli.search",
 )
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from fleet.cli.context import console, ctx_of, handle_errors, print_json
-from fleet.cli.inputs import parse_inputs
+from fleet.cli.inputs import parse_credentials, parse_inputs
 from fleet.clock import utcnow
 from fleet.engine.tracker import Tracker
 from fleet.errors import InvalidInput, NotFound
@@ -43,6 +43,7 @@ def _run_dict(run: Any) -> dict[str, Any]:
         "started_at": run.started_at, "completed_at": run.completed_at,
         "error_code": run.error_code, "error_detail": run.error_detail,
         "cancel_requested": run.cancel_requested, "outputs": run.outputs,
+        "credentials": run.credentials,
         "runtime_id": run.runtime_id,
     }
 
@@ -67,6 +68,9 @@ def submit_cmd(
                                      "(value parsed as JSON when it is JSON)."),
     inputs_json: str | None = typer.Option(None, "--inputs-json",
                                            help="Inputs as one JSON object."),
+    credential: list[str] = typer.Option([], "--credential", "-c", help="A credential for a "
+                                         "node's credential input: node.pin=CREDENTIAL_ID "
+                                         "(repeatable; ids only, never secrets)."),
     user: str = typer.Option("local", "--user", "-u", help="Who submits (the owner)."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the run finishes "
                               "or waits."),
@@ -76,13 +80,15 @@ def submit_cmd(
     """Submit a run: recorded as queued first, then sent to the workers."""
     c = ctx_of(ctx)
     inputs = parse_inputs(input_, inputs_json)
+    credentials = parse_credentials(credential)
     # lazy: the blocks (httpx among them) load only for the commands that validate
     from fleet.engine.blocks.registry import default_registry
 
     with c.session() as session:
         run = submit(session, graph_id=graph_id, version=version, inputs=inputs,
                      user_id=user, now=utcnow(), send=_sender(ctx),
-                     registry=default_registry(), settings=c.settings)
+                     registry=default_registry(), settings=c.settings,
+                     credentials=credentials)
         if wait:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:

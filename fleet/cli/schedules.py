@@ -10,7 +10,7 @@ import typer
 
 from fleet.alerts.service import AlertService
 from fleet.cli.context import CliContext, console, ctx_of, handle_errors, print_json
-from fleet.cli.inputs import parse_inputs
+from fleet.cli.inputs import parse_credentials, parse_inputs
 from fleet.clock import as_utc, utcnow
 from fleet.engine.blocks.registry import default_registry
 from fleet.errors import InvalidInput
@@ -59,6 +59,9 @@ def add(ctx: typer.Context,
         overlap: str = typer.Option("skip", "--overlap",
                                     help="skip | allow | buffer_one | cancel_previous"),
         catchup: str = typer.Option("latest", "--catchup", help="latest | all | skip"),
+        credential: list[str] = typer.Option([], "--credential", "-c", help="node.pin="
+                                             "CREDENTIAL_ID for every run it fires "
+                                             "(repeatable; ids only)."),
         user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
         json_out: bool = typer.Option(False, "--json")) -> None:
     """Add a schedule; the graph and inputs are validated first."""
@@ -69,7 +72,7 @@ def add(ctx: typer.Context,
             session, now, settings=cli.settings, registry=default_registry(),
             user_id=cli.user(user), graph_id=graph, cron_expr=cron_expr, timezone=tz,
             version=version, inputs=parse_inputs(inputs), name=name, overlap=overlap,
-            catchup=catchup)
+            catchup=catchup, credentials=parse_credentials(credential))
         view = service.view(schedule, now)
     if json_out:
         print_json(view.to_dict())

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 from fleet.engine.blocks.base import Block, BlockContext, Suspend
 from fleet.engine.blocks.registry import BlockRegistry
 from fleet.engine.definition import GraphDef, LinkDef
+from fleet.engine.services import BlockServices
 from fleet.engine.tracker import FlowEvent, NodeExecution
 from fleet.engine.validate import check_inputs, parse_valid, resolve_inputs
 
@@ -157,6 +158,7 @@ class Dataflow:
         should_stop: Callable[[], str | None] | None = None,
         event_cap_bytes: int = 16_384,
         depth: int = 0,
+        services: BlockServices | None = None,
     ) -> None:
         self.graph = graph
         self.inputs = inputs
@@ -170,6 +172,8 @@ class Dataflow:
         self.should_stop = should_stop
         self.event_cap_bytes = event_cap_bytes
         self.depth = depth
+        # Credentials, files and redaction lent by the run lifecycle (none in memory).
+        self.services = services or BlockServices()
         self.stop_event = threading.Event()
         self._blocks: dict[str, type[Block]] = {
             nid: registry.get(n.block) for nid, n in graph.nodes.items()}
@@ -240,7 +244,7 @@ class Dataflow:
         targets: set[str] = set()
         for pin, value in fin.outputs:
             links = self._out_links.get((node_id, pin), [])
-            data, size, truncated = cap(value, self.event_cap_bytes)
+            data, size, truncated = self._event_data(node_id, pin, value)
             for link in links:
                 self._fresh[link.sink.node].setdefault(link.sink.pin, deque()).append(
                     (value, fin.execution.key))
@@ -260,6 +264,15 @@ class Dataflow:
             new.extend(self._ready_executions(nid))
         return new, events
 
+    def _event_data(self, node_id: str, pin: str, value: Any) -> tuple[Any, int, bool]:
+        """``cap`` of the value; over the cap, an artifact reference when the run can store one."""
+        data, size, truncated = cap(value, self.event_cap_bytes)
+        if truncated and self.services.spill is not None:
+            ref = self.services.spill(node_id, pin, value, size)
+            if ref is not None:
+                data = ref
+        return data, size, truncated
+
     # --- running one execution (in a worker thread) ------------------------
 
     def _run_block(self, ex: Execution) -> Finished:
@@ -268,7 +281,9 @@ class Dataflow:
         block_cls = self._blocks[ex.node_id]
         ctx = BlockContext(run_id=self.run_id, node_id=ex.node_id, graph_inputs=self.inputs,
                            stop_event=self.stop_event, run_subgraph=self._subgraph,
-                           depth=self.depth)
+                           depth=self.depth, services=self.services,
+                           credential_ids={p: ex.inputs[p] for p in block_cls.credentials
+                                           if isinstance(ex.inputs.get(p), str)})
         outputs: list[tuple[str, Any]] = []
         try:
             try:
@@ -287,6 +302,9 @@ class Dataflow:
             status, error, suspend, outputs = "suspended", None, s, []
         except Exception as exc:  # the node failed; the run decides what that means
             status, error, suspend, outputs = "failed", f"{type(exc).__name__}: {exc}", None, []
+        if self.services.scrub is not None:  # a secret never leaves the block unmasked
+            outputs = [(p, self.services.scrub(v)) for p, v in outputs]
+            error = self.services.scrub(error) if error is not None else None
         return Finished(ex, status, outputs, started, self.clock(), error, suspend,
                         cpu_s=time.thread_time() - cpu0)
 
@@ -296,7 +314,7 @@ class Dataflow:
         flow = Dataflow(graph, resolve_inputs(graph, inputs), self.registry,
                         run_id=f"{self.run_id}/sub", concurrency=1, clock=self.clock,
                         deadline=self.deadline, event_cap_bytes=self.event_cap_bytes,
-                        depth=self.depth + 1,
+                        depth=self.depth + 1, services=self.services,
                         should_stop=lambda: "stopped" if self.stop_event.is_set() else None)
         result = flow.run()
         if result.status == "completed":

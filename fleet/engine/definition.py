@@ -35,7 +35,17 @@ INPUT_TYPES: dict[str, tuple[type, ...] | None] = {
     "object": (dict,),
     "array": (list,),
     "any": None,
+    # A stored file: the value is a reference {"artifact": ID}; the block receives the
+    # file's content (resolved by the run lifecycle, see fleet.artifacts.refs).
+    "artifact": (dict,),
 }
+
+
+def artifact_ref_id(value: Any) -> str | None:
+    """The artifact id of a reference ``{"artifact": ID, ...}``, or None for anything else."""
+    if isinstance(value, dict) and isinstance(value.get("artifact"), str) and value["artifact"]:
+        return str(value["artifact"])
+    return None
 
 
 @dataclass(frozen=True)

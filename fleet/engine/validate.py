@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from fleet.engine.blocks.base import Block, type_name
 from fleet.engine.blocks.registry import BlockRegistry
-from fleet.engine.definition import INPUT_TYPES, GraphDef, LinkDef, parse
+from fleet.engine.definition import INPUT_TYPES, GraphDef, LinkDef, artifact_ref_id, parse
 from fleet.errors import InvalidInput
 
 
@@ -261,7 +261,11 @@ def check_inputs(definition: dict[str, Any], inputs: dict[str, Any],
         wrong = allowed is not None and (
             not isinstance(value, allowed)
             or (isinstance(value, bool) and gi.type in ("integer", "number")))
-        if wrong:
+        if gi.type == "artifact" and artifact_ref_id(value) is None:
+            problems.append(f"input '{gi.name}': expected an artifact reference "
+                            f'{{"artifact": ID}} (upload with `fleet artifacts put`), got '
+                            f"{type(value).__name__} {value!r:.60}")
+        elif wrong:
             problems.append(f"input '{gi.name}': expected {gi.type}, got "
                             f"{type(value).__name__} {value!r:.60}")
     if problems:

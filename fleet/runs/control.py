@@ -134,6 +134,8 @@ def retry(session: Session, run_id: str, *, now: datetime, send: RunSender,
                            "(cancel it first)", [f"run {run_id} is {old.state}"])
     merged = {**(old.inputs or {}), **(inputs or {})}
     graph_id, version, owner = old.graph_id, old.graph_version, old.user_id
+    credentials = dict(old.credentials or {})  # a retry keeps the run's credentials (issue 17)
     session.rollback()
     return submit(session, graph_id=graph_id, version=version, inputs=merged, user_id=owner,
-                  now=now, send=send, registry=registry, settings=settings, retry_of=run_id)
+                  now=now, send=send, registry=registry, settings=settings, retry_of=run_id,
+                  credentials=credentials)

@@ -36,6 +36,8 @@ class NewRun:
     scheduled_for: datetime | None = None
     retry_of: str | None = None
     id: str = field(default_factory=new_id)
+    # Credential ids by the node pin they feed ("node.pin" -> id), never secrets (issue 17).
+    credentials: dict[str, str] = field(default_factory=dict)
 
     def row(self, now: datetime) -> dict[str, Any]:
         """Column values of the queued run."""
@@ -49,6 +51,7 @@ class NewRun:
             "retry_of": self.retry_of,
             "state": RunState.QUEUED.value,
             "inputs": dict(self.inputs),
+            "credentials": dict(self.credentials),
             "max_attempts": self.graph.max_attempts,
             "timeout_s": self.graph.timeout_s,
             "created_at": now,

@@ -27,16 +27,17 @@ from sqlmodel import Session
 from fleet.clock import Clock, utcnow
 from fleet.engine.blocks.registry import BlockRegistry
 from fleet.engine.dataflow import Checkpoint, Dataflow, DataflowResult, Finished, cap
-from fleet.engine.definition import GraphDef, parse
+from fleet.engine.definition import GraphDef
 from fleet.engine.tracker import FlowEvent, Tracker
-from fleet.engine.validate import resolve_inputs
 from fleet.errors import (
     RUN_INVALID_GRAPH,
     RUN_NODE_FAILED,
     RUN_TIMEOUT,
+    RUN_UNUSABLE_RESOURCE,
+    FleetError,
     LeaseLost,
 )
-from fleet.runs import checks, leases
+from fleet.runs import block_services, checks, leases
 from fleet.runs.leases import Lease
 from fleet.settings import Settings
 from fleet.store import graphs as graph_store
@@ -214,17 +215,29 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
                        error_code=RUN_INVALID_GRAPH,
                        error_detail="the run's graph no longer validates: "
                                     + "; ".join(problems))
-    graph: GraphDef = parse(loaded.definition)[0]
+    # Credentials, artifact inputs and secret masking for the blocks (issue 17).
+    try:
+        prepared = block_services.prepare(open_session, lease.run_id, loaded.definition,
+                                          loaded.inputs, settings=settings, registry=registry,
+                                          clock=clock)
+    except FleetError as exc:
+        return _finish(open_session, lease, loaded, RunState.FAILED, clock(),
+                       error_code=RUN_UNUSABLE_RESOURCE, error_detail=exc.message)
+    graph: GraphDef = prepared.graph
 
     # The timeout counts running time across segments (claims), never a waiting state.
     deadline = start + timedelta(seconds=max(0.0, loaded.timeout_s - loaded.run_time_s))
     persister = _Persister(open_session, lease, settings, stop)
-    flow = Dataflow(graph, resolve_inputs(graph, loaded.inputs), registry,
+    flow = Dataflow(graph, prepared.inputs, registry,
                     run_id=lease.run_id, concurrency=settings.node_concurrency, clock=clock,
                     deadline=deadline, checkpoints=loaded.checkpoints, on_finished=persister,
                     should_stop=persister.stop_reason,
-                    event_cap_bytes=settings.event_data_cap_bytes)
-    result = flow.run()
+                    event_cap_bytes=settings.event_data_cap_bytes,
+                    services=prepared.services)
+    try:
+        result = flow.run()
+    finally:
+        prepared.close()
     end = clock()
     tracker = Tracker(lease.run_id, started_at=start, ended_at=end,
                       executions=[f.record() for f in result.finished], events=result.events)

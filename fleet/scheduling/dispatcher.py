@@ -139,7 +139,9 @@ def _apply(schedule: Schedule, graph: Graph, p: Plan, now: datetime, batch: _Bat
         batch.runs.append(NewRun(user_id=schedule.user_id, graph=graph,
                                  inputs=dict(schedule.input_data or {}),
                                  detail=f"fired by schedule {schedule.id} for {when.isoformat()}",
-                                 schedule_id=schedule.id, scheduled_for=when))
+                                 schedule_id=schedule.id, scheduled_for=when,
+                                 # the schedule's credentials reach every run it fires
+                                 credentials=dict(schedule.credential_refs or {})))
     for when, detail in p.missed:
         batch.fires.append(store.fire_row(schedule.id, when, "missed", now, detail=detail))
     if p.missed:

@@ -19,6 +19,7 @@ from fleet.errors import InvalidInput, NotFound
 from fleet.ports import AlertPort, RunSender
 from fleet.runs import checks
 from fleet.runs.create import NewRun, create
+from fleet.runs.owned import owned_problems
 from fleet.runs.sending import send_and_record
 from fleet.scheduling import cron, outcomes
 from fleet.settings import Settings
@@ -88,6 +89,7 @@ class ScheduleView:
             "id": s.id, "user_id": s.user_id, "name": s.name, "graph_id": s.graph_id,
             "graph_version": s.graph_version, "cron": s.cron, "timezone": s.timezone,
             "description": self.description, "inputs": s.input_data,
+            "credentials": s.credential_refs,
             "paused": s.paused, "paused_reason": s.paused_reason,
             "overlap_policy": s.overlap_policy, "catchup_policy": s.catchup_policy,
             "catchup_window_s": s.catchup_window_s,
@@ -169,12 +171,16 @@ def _option_problems(user_id: str, overlap: str, catchup: str, window: float,
 
 def _check_graph(session: Session, user_id: str, graph_id: str, version: int | None,
                  inputs: Any, settings: Settings, registry: BlockRegistry,
-                 problems: list[str]) -> Graph | None:
-    """The graph to schedule, adding to ``problems`` what is wrong with it or the inputs."""
+                 problems: list[str], *, now: datetime,
+                 credentials: dict[str, Any] | None = None) -> Graph | None:
+    """The graph to schedule, adding to ``problems`` what is wrong with it, the inputs, or the
+    credentials and artifacts they name (which must be the user's own)."""
     graph = _graph_for(session, user_id, graph_id, version, problems)
     if graph is not None:
-        problems.extend(checks.problems(graph.definition, inputs, registry,
-                                        settings.max_input_bytes))
+        found = checks.problems(graph.definition, inputs, registry, settings.max_input_bytes)
+        problems.extend(found or owned_problems(
+            session, user_id=user_id, definition=graph.definition, inputs=inputs,
+            credentials=credentials or {}, registry=registry, now=now))
     return graph
 
 
@@ -194,11 +200,13 @@ def add(
     overlap: str = "skip",
     catchup: str = "latest",
     catchup_window_s: float | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> Schedule:
     """Validate everything, then store the schedule with its first ``next_run_at``. Commits.
 
     Raises InvalidInput listing every problem (cron, timezone, policies,
-    graph, inputs); nothing is stored then.
+    graph, inputs, credentials); nothing is stored then. ``credentials`` gives
+    credential ids by node pin (``"node.pin" -> id``); they reach every run it fires.
     """
     inputs = {} if inputs is None else inputs
     window = (settings.default_catchup_window_s if catchup_window_s is None
@@ -209,7 +217,8 @@ def add(
     except InvalidInput as exc:
         problems.extend(exc.problems or [exc.message])
         expr = None
-    _check_graph(session, user_id, graph_id, version, inputs, settings, registry, problems)
+    _check_graph(session, user_id, graph_id, version, inputs, settings, registry, problems,
+                 now=now, credentials=credentials)
     if problems:
         session.rollback()
         raise InvalidInput("the schedule was not added", problems)
@@ -217,6 +226,7 @@ def add(
     schedule = Schedule(
         user_id=user_id, graph_id=graph_id, graph_version=version, name=name,
         cron=expr.text, timezone=expr.timezone, input_data=inputs,
+        credential_refs=dict(credentials or {}),
         next_run_at=expr.next_after(now), overlap_policy=overlap, catchup_policy=catchup,
         catchup_window_s=window, created_at=now, updated_at=now,
     )
@@ -264,11 +274,12 @@ def pause(session: Session, schedule_id: str, user_id: str | None, now: datetime
 
 
 def _schedule_graph(session: Session, schedule: Schedule, settings: Settings,
-                    registry: BlockRegistry) -> tuple[Graph | None, list[str]]:
-    """The schedule's graph and every problem with it and with the schedule's inputs."""
+                    registry: BlockRegistry, now: datetime) -> tuple[Graph | None, list[str]]:
+    """The schedule's graph and every problem with it, its inputs and its credentials."""
     problems: list[str] = []
     graph = _check_graph(session, schedule.user_id, schedule.graph_id, schedule.graph_version,
-                         schedule.input_data, settings, registry, problems)
+                         schedule.input_data, settings, registry, problems, now=now,
+                         credentials=dict(schedule.credential_refs or {}))
     return graph, problems
 
 
@@ -281,7 +292,7 @@ def resume(session: Session, schedule_id: str, user_id: str | None, now: datetim
     """
     schedule = get_owned(session, schedule_id, user_id)
     expr = cron.parse(schedule.cron, schedule.timezone)
-    _, problems = _schedule_graph(session, schedule, settings, registry)
+    _, problems = _schedule_graph(session, schedule, settings, registry, now)
     if problems:
         session.rollback()
         raise InvalidInput(f"schedule {schedule_id} cannot resume; fix the graph first", problems)
@@ -303,7 +314,7 @@ def run_now(session: Session, schedule_id: str, user_id: str | None, now: dateti
     of the cron instants). Commits, then sends.
     """
     schedule = get_owned(session, schedule_id, user_id)
-    graph, problems = _schedule_graph(session, schedule, settings, registry)
+    graph, problems = _schedule_graph(session, schedule, settings, registry, now)
     if problems:
         session.rollback()
         raise InvalidInput(f"schedule {schedule_id} cannot run now", problems)
@@ -312,7 +323,8 @@ def run_now(session: Session, schedule_id: str, user_id: str | None, now: dateti
     run_id = create(session, NewRun(user_id=schedule.user_id, graph=graph,
                                     inputs=dict(schedule.input_data or {}),
                                     detail=f"run now from schedule {schedule.id} by {who}",
-                                    schedule_id=schedule.id), now)
+                                    schedule_id=schedule.id,
+                                    credentials=dict(schedule.credential_refs or {})), now)
     assert run_id is not None
     store.insert_fires(session, [store.fire_row(schedule.id, now, "fired", now, run_id=run_id,
                                                 detail=f"run now by {who}")])

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 from sqlmodel import Session, col
 
 from fleet.store.models import Graph
@@ -90,3 +90,13 @@ def delete(session: Session, user_id: str, graph_id: str) -> int:
     """Delete every version of the user's ``graph_id``; returns rows deleted. Runs keep theirs."""
     result = session.execute(sa_delete(Graph).where(*_of(user_id, graph_id)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def active_batch(session: Session, after: tuple[str, str], limit: int) -> list[Graph]:
+    """Active, unarchived graph versions after ``(user_id, id)`` in key order (for indexing)."""
+    user_id, graph_id = after
+    stmt = (select(Graph)
+            .where(col(Graph.is_active).is_(True), col(Graph.is_archived).is_(False),
+                   tuple_(col(Graph.user_id), col(Graph.id)) > tuple_(user_id, graph_id))
+            .order_by(col(Graph.user_id), col(Graph.id)).limit(limit))
+    return list(session.execute(stmt).scalars().all())

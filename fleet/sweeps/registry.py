@@ -16,6 +16,8 @@ from fleet.sweeps import (
     alert_delivery,
     block_errors,
     dispatch,
+    expired_files,
+    expired_tokens,
     late_executions,
     queued_expiry,
     reaper,
@@ -23,6 +25,7 @@ from fleet.sweeps import (
     retention,
     running_backstop,
     runtime_gc,
+    search_coverage,
     stale_runtimes,
     waiting_timeouts,
     weekly_summary,
@@ -43,6 +46,9 @@ JOBS: tuple[JobSpec, ...] = (
     runtime_gc.SWEEP,
     retention.SWEEP,
     alert_delivery.SWEEP,
+    expired_files.SWEEP,
+    expired_tokens.SWEEP,
+    search_coverage.SWEEP,
 )
 
 

@@ -11,6 +11,9 @@ Every external port has one here:
 | alert port | :class:`fleet.alerts.service.AlertService` | :class:`RecordingAlerts` |
 | broker | Dramatiq ``RedisBroker`` | Dramatiq ``StubBroker`` (see :mod:`fleet.worker.broker`) |
 | executor | :func:`fleet.runs.execute.execute` | :class:`ScriptedExecutor` |
+| token endpoint | :class:`fleet.vault.oauth.HttpTokenEndpoint` | :class:`FakeTokenEndpoint` |
+| file storage | :class:`fleet.artifacts.storage.FsspecStorage` | :func:`memory_storage`, |
+| | | :class:`FlakyStorage` (chosen deletes fail) |
 
 Throwaway real servers for integration tests live in :mod:`fleet.testing.servers`.
 """
@@ -19,10 +22,14 @@ from fleet.testing.alerts import RecordingAlerts, RecordingChannel, Sent
 from fleet.testing.clock import FixedClock, MonotonicClock
 from fleet.testing.executor import ScriptedExecutor
 from fleet.testing.liveness import InMemoryLiveness
+from fleet.testing.oauth import FakeTokenEndpoint
 from fleet.testing.sender import RecordingSender
+from fleet.testing.storage import FlakyStorage, memory_storage
 
 __all__ = [
+    "FakeTokenEndpoint",
     "FixedClock",
+    "FlakyStorage",
     "InMemoryLiveness",
     "MonotonicClock",
     "RecordingAlerts",
@@ -30,4 +37,5 @@ __all__ = [
     "RecordingSender",
     "ScriptedExecutor",
     "Sent",
+    "memory_storage",
 ]

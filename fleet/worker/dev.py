@@ -30,6 +30,8 @@ from fleet.store import runs as run_store
 from fleet.store.db import with_retry
 from fleet.worker.app import FleetApp
 from fleet.worker.app import build as build_app
+from fleet.worker.startup import start_jobs
+from fleet.worker.wiring import job_context
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +202,9 @@ def run(settings: Settings, *, declare_actors: Declare, declare_periodic: Declar
     dev = build(settings, declare_actors=declare_actors, declare_periodic=declare_periodic,
                 threads=threads)
     dev.start()
+    # Start-up jobs (search coverage) run once in the background: start-up does not wait.
+    start_jobs(lambda: job_context(settings, broker=dev.app.broker,
+                                   live=dev.app.runtime.liveness), dev.app.runtime.engine)
     for line in dev.describe():
         echo(line)
     echo("ready: submit runs from another terminal with `fleet runs submit GRAPH_ID`"

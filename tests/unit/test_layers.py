@@ -40,6 +40,11 @@ WRONG = [
     ("fleet/scheduling/cron.py", "import periodiq", "Only the glue"),
     ("fleet/cli/graphs.py", "import dramatiq", "The CLI reaches Dramatiq only"),
     ("fleet/sweeps/resend.py", "from fleet.testing import RecordingSender", "doubles"),
+    # credentials and artifacts sit below the run lifecycle, beside each other, above the engine
+    ("fleet/vault/service.py", "from fleet.runs import submit", "Layers"),
+    ("fleet/artifacts/service.py", "from fleet.vault import keys", "Layers"),
+    ("fleet/engine/blocks/http.py", "from fleet.vault import use", "Layers"),
+    ("fleet/search/service.py", "from fleet.testing import memory_storage", "doubles"),
 ]
 
 

@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from fleet.engine.credentials import CredentialSpec, CredentialValue
+from fleet.engine.services import BlockServices
+
 BlockResult = Iterator[tuple[str, Any]] | AsyncIterator[tuple[str, Any]]
 
 
@@ -74,6 +77,28 @@ class BlockContext:
     # Runs a nested graph definition in memory and returns its outputs.
     run_subgraph: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
     depth: int = 0
+    # Credential ids given to this execution's credential pins, and the run's services.
+    credential_ids: dict[str, str] = field(default_factory=dict)
+    services: BlockServices = field(default_factory=BlockServices)
+
+    def credential(self, pin: str) -> CredentialValue:
+        """The decrypted credential given to input ``pin`` (only inside the block's run)."""
+        credential_id = self.credential_ids.get(pin)
+        where = f"node '{self.node_id}' input '{pin}'"
+        if not credential_id:
+            raise ValueError(f"{where}: no credential was given")
+        if self.services.credential is None:
+            raise RuntimeError(f"{where}: credentials are only available to runs executed by "
+                               "the fleet (not in memory)")
+        return self.services.credential(self.node_id, pin, credential_id)
+
+    def write_file(self, name: str, data: bytes, content_type: str,
+                   expires_in_s: float | None = None) -> dict[str, Any]:
+        """Store ``data`` as an artifact of the run; returns its reference."""
+        if self.services.write_file is None:
+            raise RuntimeError(f"node '{self.node_id}': files can only be written by runs "
+                               "executed by the fleet (not in memory)")
+        return self.services.write_file(self.node_id, name, data, content_type, expires_in_s)
 
     def sleep(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; False when the run was stopped meanwhile."""
@@ -92,6 +117,9 @@ class Block:
     description: ClassVar[str] = ""
     Input: ClassVar[type[BaseModel]] = NoPins
     Output: ClassVar[type[BaseModel]] = NoPins
+    # Credential inputs: optional ``str`` input pins holding a credential id (see
+    # fleet.engine.credentials); the block reads the decrypted value with ctx.credential(pin).
+    credentials: ClassVar[dict[str, CredentialSpec]] = {}
 
     def run(self, inputs: Any, ctx: BlockContext) -> BlockResult:
         """Yield ``(pin, value)`` pairs; may be a generator or an async generator."""
@@ -118,6 +146,9 @@ class Block:
                        for n, p in cls.input_pins().items()},
             "outputs": {n: {"type": p.type_name(), "description": p.description}
                         for n, p in cls.output_pins().items()},
+            "credentials": {n: {"kinds": list(c.kinds), "required": c.required,
+                                "description": c.description}
+                            for n, c in cls.credentials.items()},
         }
 
 

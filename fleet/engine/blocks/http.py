@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from fleet.engine.blocks.base import Block, BlockContext
+from fleet.engine.credentials import CredentialSpec
 
 
 async def _stopped(ctx: BlockContext, poll_s: float = 0.05) -> None:
@@ -24,7 +25,10 @@ class HttpRequestBlock(Block):
 
     id = "http_request"
     description = ("HTTP request (httpx): emits status, headers, body and data (parsed JSON); "
-                   "params merge into the URL's query string; a stopped run cancels it.")
+                   "params merge into the URL's query string; an optional credential fills "
+                   "the auth header; a stopped run cancels it.")
+    credentials = {"credential": CredentialSpec(
+        description="api_key or oauth2: 'Bearer TOKEN'; basic: 'Basic base64(user:password)'")}
 
     class Input(BaseModel):
         url: str = Field(description="Absolute http(s) URL.")
@@ -35,6 +39,12 @@ class HttpRequestBlock(Block):
         body: str | None = Field(None, description="Sent as text when set.")
         timeout_s: float = Field(30.0, gt=0)
         raise_for_status: bool = Field(True, description="Fail the node on 4xx/5xx.")
+        credential: str | None = Field(None, description="Id of a credential for the auth "
+                                                         "header (decrypted only while the "
+                                                         "request is made).")
+        credential_header: str = Field("Authorization", min_length=1, description=(
+            "Header the credential goes in: Authorization gets the Bearer/Basic scheme, "
+            "any other header (e.g. X-API-Key) the bare key."))
 
     class Output(BaseModel):
         status: int = Field(description="The HTTP status code.")
@@ -45,6 +55,10 @@ class HttpRequestBlock(Block):
     async def run(self, inputs: Input, ctx: BlockContext) -> AsyncIterator[tuple[str, Any]]:
         if not inputs.url.startswith(("http://", "https://")):
             raise ValueError(f"url {inputs.url!r} must start with http:// or https://")
+        headers = dict(inputs.headers)
+        if inputs.credential:
+            name, value = ctx.credential("credential").header(inputs.credential_header)
+            headers[name] = value
         # The URL's own query string stays; `params` are merged into it (httpx would
         # replace it with an empty `params`).
         url = httpx.URL(inputs.url)
@@ -52,7 +66,7 @@ class HttpRequestBlock(Block):
             url = url.copy_merge_params(inputs.params)
         async with httpx.AsyncClient(timeout=inputs.timeout_s) as client:
             request = asyncio.ensure_future(client.request(
-                inputs.method, url, headers=inputs.headers,
+                inputs.method, url, headers=headers,
                 json=inputs.json_body if inputs.json_body is not None else None,
                 content=inputs.body if inputs.body is not None else None,
             ))

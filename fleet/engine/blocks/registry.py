@@ -12,6 +12,7 @@ from fleet.engine.blocks.branch import BranchBlock
 from fleet.engine.blocks.constant import ConstantBlock
 from fleet.engine.blocks.delay import DelayBlock
 from fleet.engine.blocks.failing import FailingBlock
+from fleet.engine.blocks.files import WriteFileBlock
 from fleet.engine.blocks.http import HttpRequestBlock
 from fleet.engine.blocks.json_field import JsonFieldBlock
 from fleet.engine.blocks.subgraph import SubGraphBlock
@@ -42,6 +43,12 @@ class BlockRegistry:
         if block.run is Block.run:
             raise InvalidInput(f"block class {block.__name__} ({block.id!r}) does not implement "
                                "run(); define run(self, inputs, ctx) yielding (pin, value)")
+        pins = block.input_pins()
+        bad = [p for p in block.credentials if p not in pins or pins[p].required]
+        if bad:
+            raise InvalidInput(f"block {block.id!r} declares credential input(s) "
+                               f"{', '.join(bad)} that are not optional input pins; add "
+                               "them to Input as `pin: str | None = None`")
         if block.id in self._blocks and not replace and self._blocks[block.id] is not block:
             raise InvalidInput(f"a block with id {block.id!r} is already registered "
                                f"({self._blocks[block.id].__name__}); choose another id")
@@ -93,7 +100,8 @@ class BlockRegistry:
 def builtin_blocks() -> list[type[Block]]:
     """The built-in block classes."""
     return [ConstantBlock, TemplateBlock, JsonFieldBlock, BranchBlock, DelayBlock,
-            HttpRequestBlock, SubGraphBlock, ApprovalBlock, ToolCallBlock, FailingBlock]
+            HttpRequestBlock, SubGraphBlock, ApprovalBlock, ToolCallBlock, FailingBlock,
+            WriteFileBlock]
 
 
 def default_registry() -> BlockRegistry:

@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 
 import fleet.store.models  # noqa: F401  (registers every table)
 from fleet.store.db import is_sqlite, make_engine
+from fleet.store.fulltext import include_name, include_object
 from fleet.store.types import UTCDateTime
 
 config = context.config
@@ -44,6 +45,9 @@ def _run(connection: Any, sqlite: bool) -> None:
         render_as_batch=sqlite,
         render_item=_render_item,
         compare_type=True,
+        # The full-text index is created by hand per dialect (0005): not in the models.
+        include_name=include_name,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -5,6 +5,8 @@ migrations are checked against that metadata by the test suite.
 """
 
 from fleet.store.models.alerts import Alert, AlertDelivery, NotificationSetting
+from fleet.store.models.artifacts import Artifact
+from fleet.store.models.credentials import Credential
 from fleet.store.models.graphs import Graph
 from fleet.store.models.jobs import SystemJob
 from fleet.store.models.runs import (
@@ -17,12 +19,15 @@ from fleet.store.models.runs import (
 )
 from fleet.store.models.runtimes import Runtime
 from fleet.store.models.schedules import Schedule, ScheduleFire
+from fleet.store.models.search import SearchEntry
 
 __all__ = [
     "ACTIVE_STATES",
     "TERMINAL_STATES",
     "Alert",
     "AlertDelivery",
+    "Artifact",
+    "Credential",
     "Graph",
     "NodeRun",
     "NotificationSetting",
@@ -32,5 +37,6 @@ __all__ = [
     "Runtime",
     "Schedule",
     "ScheduleFire",
+    "SearchEntry",
     "SystemJob",
 ]

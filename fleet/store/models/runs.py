@@ -59,6 +59,9 @@ class Run(SQLModel, table=True):
 
     state: str = Field(default=RunState.QUEUED.value, max_length=32)
     inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Credential ids only, by the node pin they feed ("node.pin" -> id); never secrets.
+    credentials: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     outputs: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     error_code: str | None = Field(default=None, max_length=64)
     error_detail: str | None = None

@@ -9,11 +9,14 @@ from sqlmodel import SQLModel
 
 import fleet.store.models  # noqa: F401
 from fleet.store import migrate
+from fleet.store.fulltext import include_name, include_object
 
 
 def test_migrated_schema_matches_models(engine: Engine) -> None:
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(conn, opts={
+            "compare_type": True, "include_name": include_name,
+            "include_object": include_object})
         diff = compare_metadata(ctx, SQLModel.metadata)
     assert diff == [], (
         "models and migrations differ; run `python scripts/regen_initial_migration.py` "
