@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # --- runs and execution (SPEC §6) ---------------------------------------
     default_graph_timeout_s: float = Field(7200.0, gt=0)
     """Run timeout when the graph gives no `timeout_s`."""
+    group_commit_ms: float = Field(2.0, ge=0)
+    """Checkpoints and finishes of one worker process arriving this close together are
+    committed in one transaction (0: each on its own)."""
     node_concurrency: int = Field(4, ge=1)
     """Nodes of one run executing at once."""
     event_data_cap_bytes: int = Field(16_384, ge=256)

@@ -12,10 +12,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
+from uuid import uuid4
 
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import current_millis
 from dramatiq.errors import DecodeError
 
 log = logging.getLogger(__name__)
@@ -58,11 +61,33 @@ class _SafeConsumer(_RedisConsumer):
 
 
 class FleetRedisBroker(RedisBroker):
-    """RedisBroker whose consumers survive undecodable messages."""
+    """RedisBroker whose consumers survive undecodable messages, and that enqueues in batches."""
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _SafeConsumer
+
+    def enqueue_many(self, messages: Sequence[Message[Any]]) -> None:
+        """Enqueue ``messages`` in ONE Redis round trip (a pipeline of Dramatiq's own script).
+
+        Middleware sees each message as with :meth:`enqueue`; a failure raises (the
+        caller's runs stay queued and unsent, for the re-send sweep).
+        """
+        dispatch = self.scripts["dispatch"]
+        ready = []
+        with self.client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                message = message.copy(options={"redis_message_id": str(uuid4())})
+                self.emit_before("enqueue", message, None)
+                dispatch(keys=[self.namespace], client=pipe, args=[
+                    "enqueue", current_millis(), message.queue_name, self.broker_id,
+                    self.heartbeat_timeout, self.dead_message_ttl,
+                    self._should_do_maintenance("enqueue"), self._max_unpack_size(),
+                    message.options["redis_message_id"], message.encode()])
+                ready.append(message)
+            pipe.execute()
+        for message in ready:
+            self.emit_after("enqueue", message, None)
 
 
 def prefetched_run_ids(broker: RedisBroker, consumer_id: str, queue_name: str) -> list[str]:
