@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]{1,31})://[^\s'\"<>]+")
 _BEARER = re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
@@ -66,3 +67,26 @@ def install(*logger_names: str) -> None:
             continue
         logging.getLogger(name).addFilter(RedactingFilter())
         _installed.add(name)
+
+
+_SECRET_KEY = re.compile(r"(?i)(secret|password|passwd|token|api_?key|authorization|cookie"
+                         r"|credential|private_?key)")
+
+
+def redact_data(value: Any, *, depth: int = 0) -> Any:
+    """JSON-like ``value`` with secrets masked, for showing run inputs and outputs.
+
+    Values under a key that names a secret (``password``, ``api_key``, ``token``, ...)
+    become ``***``; strings are passed through :func:`redact` (URLs, bearer tokens,
+    ``key=value`` secrets).
+    """
+    if depth > 32:
+        return MASK
+    if isinstance(value, dict):
+        return {k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
+                    else redact_data(v, depth=depth + 1)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v, depth=depth + 1) for v in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value

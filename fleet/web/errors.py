@@ -1,0 +1,138 @@
+"""Errors as JSON: ``{"error": {"code", "message", "problems"}}`` with the right status.
+
+Every FleetError maps to a status by its class; request validation errors name the bad
+field (``body.inputs``, ``query.limit``); anything unexpected is a 500 with a generic
+message (the details go to the log, never to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fleet.errors import (
+    Conflict,
+    FleetError,
+    IllegalTransition,
+    InvalidInput,
+    LeaseLost,
+    NotAuthorized,
+    NotFound,
+    NotWaiting,
+    StoreNotReady,
+    StoreUnavailable,
+    Unauthenticated,
+)
+from fleet.redact import redact
+
+log = logging.getLogger(__name__)
+
+STATUS: tuple[tuple[type[FleetError], int], ...] = (
+    (Unauthenticated, 401),
+    (NotAuthorized, 403),
+    (NotFound, 404),
+    (InvalidInput, 422),
+    (Conflict, 409),
+    (IllegalTransition, 409),
+    (NotWaiting, 409),
+    (LeaseLost, 409),
+    (StoreUnavailable, 503),
+    (StoreNotReady, 503),
+)
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong."""
+
+    code: str
+    message: str
+    problems: list[str] = []
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 503)
+}
+
+
+def status_of(exc: FleetError) -> int:
+    """The HTTP status of a FleetError."""
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 409  # a refused action whose cause is the current state of things
+
+
+def body(code: str, message: str, problems: list[str] | None = None) -> dict[str, Any]:
+    """The JSON error body."""
+    return {"error": {"code": code, "message": message, "problems": list(problems or [])}}
+
+
+def fleet_error_response(exc: FleetError) -> JSONResponse:
+    """The JSON answer for a FleetError."""
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    problems = exc.problems if isinstance(exc, InvalidInput) else []
+    return JSONResponse(body(exc.code, exc.message, problems), status_code=status,
+                        headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "request"
+
+
+def validation_problems(exc: RequestValidationError) -> list[str]:
+    """One line per problem, each naming its field."""
+    return [f"{_field(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()]
+
+
+def install(app: FastAPI, *, html: Any = None) -> None:
+    """Register the handlers on ``app``; ``html(request, status, message)`` renders
+    dashboard errors (paths outside ``/api``) when given."""
+
+    def _wants_html(request: Request) -> bool:
+        return html is not None and not request.url.path.startswith("/api/")
+
+    async def on_fleet_error(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, FleetError)
+        if _wants_html(request):
+            return html(request, exc)
+        return fleet_error_response(exc)
+
+    async def on_validation(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, RequestValidationError)
+        err = InvalidInput("invalid request", validation_problems(exc))
+        if _wants_html(request):
+            return html(request, err)
+        return fleet_error_response(err)
+
+    async def on_http(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "E-INPUT-002", 405: "E-INPUT-001"}.get(exc.status_code, "E-FLEET-000")
+        if _wants_html(request) and exc.status_code == 404:
+            return html(request, NotFound(str(exc.detail)))
+        return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    async def on_unexpected(request: Request, exc: Exception) -> Any:
+        log.error("unexpected error on %s %s: %s", request.method, request.url.path,
+                  redact(f"{type(exc).__name__}: {exc}"), exc_info=exc)
+        return JSONResponse(body("E-FLEET-000", "internal error; the server log has the "
+                                               "details"), status_code=500)
+
+    app.add_exception_handler(FleetError, on_fleet_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
