@@ -192,6 +192,9 @@ class Settings(BaseSettings):
     """Address `fleet web` listens on (`0.0.0.0` behind a reverse proxy in a container)."""
     web_port: int = Field(8080, ge=1, le=65535)
     """Port `fleet web` listens on."""
+    web_forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose `X-Forwarded-For`/`-Proto` headers `fleet web` trusts (comma-separated,
+    `*` for any): the address of your reverse proxy."""
     web_read_only: bool = False
     """Refuse every action (submit, cancel, pause, batch, ...) through the API and dashboard."""
     web_session_secret: str | None = None

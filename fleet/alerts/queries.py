@@ -37,5 +37,5 @@ def list_alerts(session: Session, *, user_id: str | None, state: str | None = No
         raise InvalidInput("invalid alert query", problems)
     rows = observe.alerts(session, state=state, user_id=user_id, limit=limit)
     found = observe.deliveries(session, [a.id for a in rows])
-    session.rollback()
+    session.commit()
     return [AlertView(a, found.get(a.id, [])) for a in rows]

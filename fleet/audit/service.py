@@ -60,7 +60,7 @@ def page(session: Session, *, user_id: str | None, limit: int = 100,
     """Entries visible to ``user_id`` (None: all), newest first, keyset on the id."""
     rows = store.page(session, user_id=user_id, limit=limit + 1, before_id=before,
                       action=action)
-    session.rollback()
+    session.commit()
     more = len(rows) > limit
     rows = rows[:limit]
     return AuditPage(rows, rows[-1].id if more and rows else None)

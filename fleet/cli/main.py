@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleet.cli.notify",
     "fleet.cli.schedules",
     "fleet.cli.sweep",
+    "fleet.cli.tokens",
+    "fleet.cli.web",
 )
 
 

@@ -34,7 +34,7 @@ def list_graphs(session: Session, *, user_id: str | None, owner: str | None = No
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput("invalid limit", [f"limit: must be 1-{MAX_LIMIT}, got {limit}"])
     if user_id is not None and owner not in (None, user_id):
-        session.rollback()
+        session.commit()
         return GraphPage([], None)
     after = None
     if cursor:
@@ -44,7 +44,7 @@ def list_graphs(session: Session, *, user_id: str | None, owner: str | None = No
         after = (at, who, gid)
     rows = pages.graphs(session, user_id=user_id if user_id is not None else owner,
                         include_archived=include_archived, limit=limit + 1, after=after)
-    session.rollback()
+    session.commit()
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None

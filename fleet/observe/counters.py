@@ -119,5 +119,5 @@ def refresh(session: Session, now: datetime, settle_s: float) -> int:
 def read(session: Session) -> list[Sample]:
     """Every stored counter."""
     rows = store.counters(session)
-    session.rollback()
+    session.commit()
     return [Sample(name, json.loads(labels), value) for name, labels, value in rows]

@@ -15,7 +15,7 @@ def store_ready(session: Session) -> tuple[bool, str]:
         bind = session.get_bind()
         engine = getattr(bind, "engine", bind)
         current = migrate.current_revision(engine)  # type: ignore[arg-type]
-        session.rollback()
+        session.commit()
     except Exception as exc:  # any failure means not ready; say which
         session.rollback()
         return False, f"database unreachable: {type(exc).__name__}"

@@ -45,6 +45,6 @@ def list_runtimes(session: Session, now: datetime, *, status: str | None = None,
         raise InvalidInput("invalid runtime query", problems)
     rows = observe.runtimes(session, status=status, limit=limit)
     held = observe.held_counts(session, [r.id for r in rows])
-    session.rollback()
+    session.commit()
     return [RuntimeView(r, max(0.0, (now - r.last_seen_at).total_seconds()), held.get(r.id, 0))
             for r in rows]

@@ -140,5 +140,5 @@ def take(session: Session, now: datetime, settings: Settings, *,
         firing=[FiringAlert(a.id, a.kind, a.tag, a.user_id, a.message, a.first_seen_at,
                             a.last_seen_at)
                 for a in observe.firing_alerts(session, alert_limit)])
-    session.rollback()
+    session.commit()
     return overview

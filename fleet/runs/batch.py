@@ -69,7 +69,7 @@ def preview(session: Session, action: str, f: RunFilter, *, user_id: str | None,
     _check_action(action)
     where = _scoped(action, f, user_id)
     n = 0 if where is None else run_lists.count(session, where, cap=cap, extra=_extra(action))
-    session.rollback()
+    session.commit()
     return Count(min(n, cap), n > cap)
 
 
@@ -91,7 +91,7 @@ def start(session: Session, action: str, f: RunFilter, *, user_id: str | None,
 def get(session: Session, batch_id: str, *, user_id: str | None) -> BatchOperation:
     """A batch operation started by ``user_id`` (None: anyone's), else NotFound."""
     op = store.get(session, batch_id)
-    session.rollback()
+    session.commit()
     if op is None or (user_id is not None and op.user_id != user_id):
         raise NotFound(f"batch operation {batch_id} does not exist")
     return op
@@ -100,7 +100,7 @@ def get(session: Session, batch_id: str, *, user_id: str | None) -> BatchOperati
 def recent(session: Session, *, user_id: str | None, limit: int = 50) -> list[BatchOperation]:
     """Batch operations newest first (those ``user_id`` started; None: all)."""
     rows = store.recent(session, user_id=user_id, limit=limit)
-    session.rollback()
+    session.commit()
     return rows
 
 
@@ -153,7 +153,7 @@ def execute(session: Session, batch_id: str, *, clock: Callable[[], datetime],
     """Work through a started batch operation until no matching run is left; returns it
     finished (``done``, or ``failed`` with the error, which is also re-raised)."""
     op = store.get(session, batch_id)
-    session.rollback()
+    session.commit()
     if op is None:
         raise NotFound(f"batch operation {batch_id} does not exist")
     f = RunFilter.from_dict(op.filter)
@@ -201,6 +201,6 @@ def _finish(session: Session, op: BatchOperation, now: datetime, actor: audit.Ac
     log.info("batch %s %s %s: %d examined, %d changed, %d skipped", op.id, op.action, state,
              op.processed, op.changed, op.skipped)
     done = store.get(session, op.id)
-    session.rollback()
+    session.commit()
     assert done is not None
     return done

@@ -203,5 +203,5 @@ def why(session: Session, run_id: str, *, now: datetime, settings: Settings,
         _running(session, run, now, settings, liveness, d)
     else:
         _waiting(run, now, settings, d)
-    session.rollback()
+    session.commit()
     return d

@@ -59,14 +59,14 @@ def check_key(key: str) -> str:
 def _replay(session: Session, user_id: str, key: str, wanted: str) -> Run | None:
     found = store.get(session, user_id, key)
     if found is None:
-        session.rollback()
+        session.commit()
         return None
     if found.request_hash != wanted:
         session.rollback()
         raise Conflict(f"Idempotency-Key '{key}' was used for another request (run "
                        f"{found.run_id}); use a new key for a new submission")
     run = run_store.get(session, found.run_id, fresh=True)
-    session.rollback()
+    session.commit()
     return run
 
 
@@ -96,6 +96,6 @@ def submit_once(session: Session, *, key: str, graph_id: str, version: int | Non
         return Submitted(earlier, True)
     send_and_record(session, [run_id], now, send)
     run = run_store.get(session, run_id, fresh=True)
-    session.rollback()
+    session.commit()
     assert run is not None
     return Submitted(run, False)

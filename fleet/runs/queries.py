@@ -80,7 +80,7 @@ def list_runs(session: Session, f: RunFilter, *, user_id: str | None, limit: int
     check_limit(limit)
     after = decode_cursor(cursor) if cursor else None
     rows = store.page(session, f.where(user_id), limit=limit + 1, after=after)
-    session.rollback()
+    session.commit()
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
@@ -91,7 +91,7 @@ def count_runs(session: Session, f: RunFilter, *, user_id: str | None,
                cap: int = COUNT_CAP) -> Count:
     """How many runs match (stopping at ``cap``)."""
     n = store.count(session, f.where(user_id), cap=cap)
-    session.rollback()
+    session.commit()
     return Count(min(n, cap), n > cap)
 
 
@@ -176,5 +176,5 @@ def detail(session: Session, run_id: str, *, user_id: str | None,
         tracker=redact_data(run.tracker) if run.tracker else None,
         definition=graph.definition if graph is not None else None,
         retries=store.retries_of(session, run_id))
-    session.rollback()
+    session.commit()
     return found

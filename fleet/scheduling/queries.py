@@ -46,7 +46,7 @@ def list_page(session: Session, now: datetime, *, user_id: str | None,
         after = (at, sid)
     rows = pages.schedules(session, user_id=user_id if user_id is not None else owner,
                            graph_id=graph_id, limit=limit + 1, after=after)
-    session.rollback()
+    session.commit()
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
@@ -72,5 +72,5 @@ def detail(session: Session, schedule_id: str, *, user_id: str | None, now: date
         view(schedule, now, count),
         store.fires(session, schedule_id, limit=fires),
         run_lists.page(session, run_lists.Where(schedule_id=schedule_id), limit=runs))
-    session.rollback()
+    session.commit()
     return found

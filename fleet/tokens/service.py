@@ -151,7 +151,7 @@ def principal_by_id(session: Session, token_id: str, now: datetime) -> Principal
     """The principal of a token still valid (a dashboard session names its token), or
     Unauthenticated."""
     row = _usable(store.by_id(session, token_id), now)
-    session.rollback()
+    session.commit()
     if row is None:
         raise Unauthenticated("the session's token was revoked or has expired; sign in again")
     return _principal(row)
@@ -160,7 +160,7 @@ def principal_by_id(session: Session, token_id: str, now: datetime) -> Principal
 def list_tokens(session: Session, *, user_id: str | None = None) -> list[ApiToken]:
     """Tokens (of one user, or all), newest first; rows carry no secret, only its hash."""
     rows = store.list_tokens(session, user_id=user_id)
-    session.rollback()
+    session.commit()
     return rows
 
 
@@ -184,6 +184,6 @@ def revoke(session: Session, prefix: str, now: datetime) -> ApiToken:
     store.revoke(session, found[0].id, now)
     session.commit()
     row = store.by_id(session, found[0].id)
-    session.rollback()
+    session.commit()
     assert row is not None
     return row

@@ -133,7 +133,7 @@ def reject_run(ctx: WebContext, session: Session, caller: Caller, run_id: str,
     require_actor(ctx, caller.principal)
     resume.reject(session, run_id, now=ctx.clock(), user_id=caller.scope, reason=reason)
     run = visible(session, run_id, caller.scope)
-    session.rollback()
+    session.commit()
     _done(ctx, session, caller, "run.reject", kind="run", target=run_id, owner=run.user_id,
           **({"reason": reason} if reason else {}))
     return run
@@ -193,7 +193,7 @@ def add_graph(ctx: WebContext, session: Session, caller: Caller,
     require_actor(ctx, caller.principal)
     user = owner_to_act_for(caller, owner)
     before = graphs.latest_version(session, user, str(definition.get("id") or ""))
-    session.rollback()
+    session.commit()
     graph = graphs.add_graph(session, definition, user, ctx.clock(), ctx.registry,
                              settings=ctx.settings)
     created = graph.version != before
@@ -267,7 +267,7 @@ def delete_schedule(ctx: WebContext, session: Session, caller: Caller,
     """Delete a schedule."""
     require_actor(ctx, caller.principal)
     owner = schedules.get_owned(session, schedule_id, caller.scope).user_id
-    session.rollback()
+    session.commit()
     schedules.delete(session, schedule_id, caller.scope, ctx.clock())
     _done(ctx, session, caller, "schedule.delete", kind="schedule", target=schedule_id,
           owner=owner)
@@ -278,7 +278,7 @@ def run_schedule_now(ctx: WebContext, session: Session, caller: Caller,
     """Create a run from a schedule at once; its id."""
     require_actor(ctx, caller.principal)
     owner = schedules.get_owned(session, schedule_id, caller.scope).user_id
-    session.rollback()
+    session.commit()
     run_id = schedules.run_now(session, schedule_id, caller.scope, ctx.clock(),
                                settings=ctx.settings, registry=ctx.registry, send=ctx.send)
     _done(ctx, session, caller, "schedule.run_now", kind="schedule", target=schedule_id,
@@ -309,7 +309,7 @@ def test_alert(ctx: WebContext, session: Session, caller: Caller, tag: str) -> D
                             "your own with tag 'user'")
     result = AlertService.from_settings(ctx.settings).test(
         tag, session=session, user_id=caller.principal.user_id if tag == "user" else None)
-    session.rollback()
+    session.commit()
     _done(ctx, session, caller, "alert.test", kind="alert", target=tag,
           owner=caller.principal.user_id if tag == "user" else None, ok=result.ok)
     return result

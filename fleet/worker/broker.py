@@ -38,6 +38,12 @@ def build_broker(settings: Settings, middleware: Iterable[Middleware] = (), *,
     else:
         broker = RedisBroker(url=settings.redis_url)
     broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
+    if settings.dramatiq_prometheus and not use_stub:
+        # lazy: opt-in (FLEET_DRAMATIQ_PROMETHEUS); importing it creates its metrics directory.
+        # Through the `dramatiq` CLI it serves all worker processes' metrics on port 9191.
+        from dramatiq.middleware.prometheus import Prometheus
+
+        broker.add_middleware(Prometheus())
     for mw in middleware:
         broker.add_middleware(mw)
     return broker

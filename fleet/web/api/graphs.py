@@ -58,7 +58,7 @@ def add_graph(request: Request, response: Response,
     if not created:
         response.status_code = 200
     versions = [g.version for g in graphs.owned_versions(session, graph.user_id, graph.id)]
-    session.rollback()
+    session.commit()
     return graph_out(graph, versions, created)
 
 
@@ -78,7 +78,7 @@ def show(graph_id: str, principal: Principal = Depends(api_principal),
     user = actions.owner_to_read(actions.Caller(principal), owner)
     graph = graphs.get(session, user, graph_id, version)
     versions = [g.version for g in graphs.owned_versions(session, user, graph_id)]
-    session.rollback()
+    session.commit()
     return graph_out(graph, versions)
 
 
