@@ -132,10 +132,10 @@ def parse(params: Mapping[str, Any], now: datetime) -> RunFilter:
         values = [v.strip() for v in _values(params, name) if v.strip()]
         if len(values) > 1:
             problems.append(f"{name}: give one value, not {len(values)}")
-        value = values[0] if values else None
-        if value is not None and len(value) > _MAX_TEXT:
+        one = values[0] if values else None
+        if one is not None and len(one) > _MAX_TEXT:
             problems.append(f"{name}: longer than {_MAX_TEXT} characters")
-        text[name] = value
+        text[name] = one
     since = _time("since", (_values(params, "since") or [""])[0], now, problems)
     until = _time("until", (_values(params, "until") or [""])[0], now, problems)
     if since is not None and until is not None and since >= until:

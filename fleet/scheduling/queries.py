@@ -14,8 +14,7 @@ from sqlmodel import Session
 
 from fleet.errors import InvalidInput
 from fleet.scheduling.service import ScheduleView, get_owned, view
-from fleet.store import keyset, pages
-from fleet.store import run_lists
+from fleet.store import keyset, pages, run_lists
 from fleet.store import schedules as store
 from fleet.store.models import Run, ScheduleFire
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlmodel import Session, col
@@ -106,9 +107,9 @@ def delivery_outcomes(session: Session, since: datetime, until: datetime) -> dic
     return {r[0]: int(r[1]) for r in session.execute(stmt).all()}
 
 
-def _bucket_columns(value: object, bounds: Sequence[float]) -> list[object]:
-    cols: list[object] = [func.sum(case((value <= b, 1), else_=0)) for b in bounds]  # type: ignore[operator]
-    return [*cols, func.count(value), func.sum(value)]  # type: ignore[arg-type]
+def _bucket_columns(value: Any, bounds: Sequence[float]) -> list[Any]:
+    cols: list[Any] = [func.sum(case((value <= b, 1), else_=0)) for b in bounds]
+    return [*cols, func.count(value), func.sum(value)]
 
 
 def run_durations(session: Session, since: datetime, until: datetime,
@@ -116,7 +117,7 @@ def run_durations(session: Session, since: datetime, until: datetime,
     """Cumulative bucket counts, count and sum of the wall time of runs finished in the
     window (index on ``completed_at``)."""
     value = col(Run.wall_time_s)
-    stmt = (select(*_bucket_columns(value, bounds))  # type: ignore[call-overload]
+    stmt = (select(*_bucket_columns(value, bounds))
             .where(col(Run.completed_at) > since, col(Run.completed_at) <= until,
                    value.is_not(None)))
     row = session.execute(stmt).one()
@@ -128,7 +129,7 @@ def node_durations(session: Session, since: datetime, until: datetime,
     """Per block: cumulative bucket counts, count and sum of node executions finished in
     the window (index on ``completed_at``)."""
     value = col(NodeRun.wall_time_s)
-    stmt = (select(col(NodeRun.block_id), *_bucket_columns(value, bounds))  # type: ignore[call-overload]
+    stmt = (select(col(NodeRun.block_id), *_bucket_columns(value, bounds))
             .where(col(NodeRun.completed_at) > since, col(NodeRun.completed_at) <= until,
                    value.is_not(None))
             .group_by(col(NodeRun.block_id)))

@@ -68,7 +68,7 @@ def _session_data(request: Request) -> dict[str, Any] | None:
         return None
     ctx = ctx_of(request)
     try:
-        data = _serializer(ctx).loads(raw, max_age=ctx.settings.web_session_max_age_s)
+        data = _serializer(ctx).loads(raw, max_age=int(ctx.settings.web_session_max_age_s))
     except BadSignature:
         return None
     return data if isinstance(data, dict) and "t" in data and "c" in data else None

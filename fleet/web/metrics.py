@@ -139,5 +139,5 @@ def _jobs(o: Observed) -> Iterator[Metric]:
 def render(get: Any) -> tuple[bytes, str]:
     """The exposition text and its content type."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(get))  # type: ignore[arg-type]
+    registry.register(StoreCollector(get))
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from fleet.web.api import alerts, audit, batches, graphs, me, overview, runs, runtimes, schedules
-from fleet.web.api import sweeps
+from fleet.web.api import (
+    alerts,
+    audit,
+    batches,
+    graphs,
+    me,
+    overview,
+    runs,
+    runtimes,
+    schedules,
+    sweeps,
+)
 from fleet.web.auth import api_principal
 from fleet.web.errors import ERROR_RESPONSES
 

@@ -83,7 +83,8 @@ def run_page(request: Request, run_id: str, principal: Principal = Depends(viewe
 @router.post("/runs/{run_id}/{action}")
 def run_action(request: Request, run_id: str, action: str, csrf: str = Form(""),
                reason: str = Form("", max_length=2000),
-               node_id: str = Form("", max_length=128), output: str = Form("", max_length=1_000_000),
+               node_id: str = Form("", max_length=128),
+               output: str = Form("", max_length=1_000_000),
                inputs: str = Form("", max_length=1_000_000)) -> Response:
     """cancel, approve, reject, complete-tool or retry, from the run page's forms."""
     principal = acting(request, csrf)
