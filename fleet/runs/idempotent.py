@@ -28,6 +28,7 @@ from fleet.runs.submit import runnable_graph
 from fleet.settings import Settings
 from fleet.store import idempotency as store
 from fleet.store import runs as run_store
+from fleet.store.db import begin_write
 from fleet.store.models import Run
 
 MAX_KEY = 255
@@ -79,8 +80,15 @@ def submit_once(session: Session, *, key: str, graph_id: str, version: int | Non
     earlier = _replay(session, user_id, key, wanted)
     if earlier is not None:
         return Submitted(earlier, True)
-    graph = runnable_graph(session, graph_id=graph_id, version=version, inputs=inputs,
-                           user_id=user_id, registry=registry, settings=settings)
+    # One write transaction from the check to the commit (BEGIN IMMEDIATE on SQLite, where a
+    # reader cannot safely turn writer; on PostgreSQL the primary key settles a race).
+    begin_write(session, "submit")
+    try:
+        graph = runnable_graph(session, graph_id=graph_id, version=version, inputs=inputs,
+                               user_id=user_id, registry=registry, settings=settings)
+    except BaseException:
+        session.rollback()
+        raise
     try:
         run_id = create(session, NewRun(user_id=user_id, graph=graph, inputs=dict(inputs),
                                         detail=f"submitted by {user_id}"), now)

@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from fleet.errors import Ambiguous, InvalidInput, NotFound, Unauthenticated
 from fleet.store import tokens as store
+from fleet.store.db import begin_write
 from fleet.store.models import ApiToken
 
 ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
@@ -142,8 +143,14 @@ def authenticate(session: Session, secret: str, now: datetime) -> Principal:
         raise Unauthenticated("the API token is missing, unknown, revoked or expired; create "
                               "one with `fleet tokens create --user U --role ROLE`")
     principal = _principal(row)
-    store.touch(session, row.id, now, TOUCH_EVERY_S)
+    due = row.last_used_at is None or (now - row.last_used_at).total_seconds() >= TOUCH_EVERY_S
     session.commit()
+    if due:
+        # Its own short write (SQLite: a reader cannot safely turn writer); the condition is
+        # repeated in the UPDATE, so concurrent requests write it once.
+        begin_write(session, "record token use")
+        store.touch(session, row.id, now, TOUCH_EVERY_S)
+        session.commit()
     return principal
 
 
@@ -172,6 +179,7 @@ def revoke(session: Session, prefix: str, now: datetime) -> ApiToken:
         prefix = prefix[len(TOKEN_PREFIX):].split("_", 1)[0]
     if len(prefix) < 4:
         raise InvalidInput("prefix too short", ["prefix: give at least 4 characters"])
+    begin_write(session, "revoke token")
     found = store.starting_with(session, prefix)
     if not found:
         session.rollback()

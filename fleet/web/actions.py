@@ -169,6 +169,9 @@ def start_batch(ctx: WebContext, session: Session, caller: Caller, action: str,
                 f: RunFilter) -> BatchOperation:
     """Record a batch operation (and its audit entry); :func:`run_batch` does the work."""
     require_actor(ctx, caller.principal)
+    if caller.scope is not None and f.user not in (None, caller.scope):
+        raise NotAuthorized("a batch operation may only touch your own runs; only an admin "
+                            "may name another user")
     return batch.start(session, action, f, user_id=caller.scope, actor=caller.actor,
                        now=ctx.clock())
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleet.errors import (
@@ -126,6 +127,17 @@ def install(app: FastAPI, *, html: Any = None) -> None:
         return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
+    async def on_store_error(request: Request, exc: Exception) -> Any:
+        # The database is unreachable or busy (a SQLite lock held too long): the request
+        # changed nothing (its transaction rolled back) and may be retried.
+        log.warning("store error on %s %s: %s", request.method, request.url.path,
+                    redact(f"{type(exc).__name__}: {exc}"))
+        err = StoreUnavailable("the database is unreachable or busy; nothing was changed, "
+                               "retry in a moment")
+        if _wants_html(request):
+            return html(request, err)
+        return fleet_error_response(err)
+
     async def on_unexpected(request: Request, exc: Exception) -> Any:
         log.error("unexpected error on %s %s: %s", request.method, request.url.path,
                   redact(f"{type(exc).__name__}: {exc}"), exc_info=exc)
@@ -135,4 +147,5 @@ def install(app: FastAPI, *, html: Any = None) -> None:
     app.add_exception_handler(FleetError, on_fleet_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(OperationalError, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -21,5 +21,6 @@ def web(db_url: str, now: datetime) -> Iterator[Web]:
 
 @pytest.fixture
 def seeded(web: Web) -> dict[str, dict[str, str]]:
-    """alice's and bob's objects (graphs, a schedule, queued/completed/waiting runs)."""
-    return {"alice": seed_user(web, "alice"), "bob": seed_user(web, "bob")}
+    """alice's, bob's and carol's (the admin's) objects: graphs, a schedule, queued,
+    completed and waiting runs."""
+    return {user: seed_user(web, user) for user in ("alice", "bob", "carol")}

@@ -103,12 +103,12 @@ def seed_user(web: Web, user: str) -> dict[str, str]:
                               graph_id="hello", cron_expr="0 9 * * *",
                               timezone="Europe/Paris", name=f"{user} daily")
         ids["schedule"] = sched.id
-        for name in ("queued", "done", "waiting"):
-            graph = "approval-demo" if name == "waiting" else "hello"
+        for name in ("queued", "done", "waiting", "waiting2"):
+            graph = "approval-demo" if name.startswith("waiting") else "hello"
             ids[name] = submit(s, graph_id=graph, version=None, inputs={}, user_id=user,
                                now=now, send=web.sender, registry=registry,
                                settings=settings).id
-    for name in ("done", "waiting"):
+    for name in ("done", "waiting", "waiting2"):
         run_inline(web.session, ids[name], registry=registry, settings=settings,
                    clock=web.clock)
     return ids

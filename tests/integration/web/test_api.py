@@ -66,9 +66,9 @@ def test_me_and_overview(web: Web, seeded: dict[str, dict[str, str]]) -> None:
     me = web.get("operator", "/api/v1/me").json()
     assert (me["user_id"], me["role"], me["read_only"]) == ("alice", "operator", False)
     o = web.get("viewer", "/api/v1/overview").json()
-    assert o["queue_depth"] == 2  # alice's and bob's queued runs: fleet-wide figures
-    assert o["active"]["waiting_approval"] == 2
-    assert o["finished_last_hour"] == 2 and o["failure_rate"] == 0.0
+    assert o["queue_depth"] == 3  # everyone's queued runs: fleet-wide figures
+    assert o["active"]["waiting_approval"] == 6
+    assert o["finished_last_hour"] == 3 and o["failure_rate"] == 0.0
 
 
 def test_graphs(web: Web) -> None:
