@@ -62,6 +62,8 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+MACHINE_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})  # answered in JSON, like /api
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 503)
 }
@@ -104,7 +106,8 @@ def install(app: FastAPI, *, html: Any = None) -> None:
     dashboard errors (paths outside ``/api``) when given."""
 
     def _wants_html(request: Request) -> bool:
-        return html is not None and not request.url.path.startswith("/api/")
+        path = request.url.path
+        return html is not None and not path.startswith("/api/") and path not in MACHINE_PATHS
 
     async def on_fleet_error(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, FleetError)

@@ -50,21 +50,23 @@ def _counter(samples: list[Sample], name: str, doc: str, label: str | None,
 
 
 def _histograms(samples: list[Sample]) -> Iterator[Metric]:
+    bounds = [le(b) for b in DURATION_BUCKETS] + ["+Inf"]
     for name, (doc, labels) in HISTOGRAMS.items():
-        buckets: dict[tuple[str, ...], list[tuple[str, float]]] = defaultdict(list)
+        # A bucket never incremented has no stored row: it is zero.
+        buckets: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
         sums: dict[tuple[str, ...], float] = {}
         for s in samples:
             key = tuple(s.labels.get(lab, "") for lab in labels)
             if s.name == f"{name}_bucket":
-                buckets[key].append((s.labels["le"], s.value))
+                buckets[key][s.labels["le"]] = s.value
             elif s.name == f"{name}_sum":
                 sums[key] = s.value
-        family = HistogramMetricFamily(name, doc, labels=list(labels))
         if not labels and not buckets:  # nothing counted yet: an all-zero histogram
-            buckets[()] = [(le(b), 0.0) for b in DURATION_BUCKETS] + [("+Inf", 0.0)]
-        for key, rows in sorted(buckets.items()):
-            rows.sort(key=lambda r: float("inf") if r[0] == "+Inf" else float(r[0]))
-            family.add_metric(list(key), rows, sum_value=sums.get(key, 0.0))
+            buckets[()] = {}
+        family = HistogramMetricFamily(name, doc, labels=list(labels))
+        for key, found in sorted(buckets.items()):
+            family.add_metric(list(key), [(b, found.get(b, 0.0)) for b in bounds],
+                              sum_value=sums.get(key, 0.0))
         yield family
 
 
