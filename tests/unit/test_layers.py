@@ -40,6 +40,11 @@ WRONG = [
     ("fleet/scheduling/cron.py", "import periodiq", "Only the glue"),
     ("fleet/cli/graphs.py", "import dramatiq", "The CLI reaches Dramatiq only"),
     ("fleet/sweeps/resend.py", "from fleet.testing import RecordingSender", "doubles"),
+    ("fleet/web/app.py", "import dramatiq", "The web reaches the broker only"),
+    ("fleet/web/actions.py", "from fleet.testing import RecordingSender", "doubles"),
+    ("fleet/audit/service.py", "from fleet.runs import control", "Layers"),
+    ("fleet/tokens/service.py", "from fleet.observe import counters", "Layers"),
+    ("fleet/observe/snapshot.py", "from fleet.web import app", "Layers"),
 ]
 
 
