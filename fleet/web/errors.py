@@ -8,13 +8,14 @@ message (the details go to the log, never to the client).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fleet.errors import (
@@ -101,6 +102,20 @@ def validation_problems(exc: RequestValidationError) -> list[str]:
             for e in exc.errors()]
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for ``path`` (its literal entry when it has
+    one, else the templates it matches)."""
+    paths = app.openapi().get("paths", {})
+    if path in paths:
+        return sorted(m.upper() for m in paths[path])
+    found: set[str] = set()
+    for template, ops in paths.items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            found |= {m.upper() for m in ops}
+    return sorted(found)
+
+
 def install(app: FastAPI, *, html: Any = None) -> None:
     """Register the handlers on ``app``; ``html(request, status, message)`` renders
     dashboard errors (paths outside ``/api``) when given."""
@@ -124,11 +139,20 @@ def install(app: FastAPI, *, html: Any = None) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "E-INPUT-002", 405: "E-INPUT-001"}.get(exc.status_code, "E-FLEET-000")
+        if exc.status_code == 400:  # a body that is not what its content type says
+            err = InvalidInput("the request body could not be parsed",
+                               [f"body: {exc.detail}; send JSON as the route documents"])
+            return html(request, err) if _wants_html(request) else fleet_error_response(err)
         if _wants_html(request) and exc.status_code == 404:
             return html(request, NotFound(str(exc.detail)))
+        code = {404: "E-INPUT-002", 405: "E-INPUT-001"}.get(exc.status_code, "E-FLEET-000")
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Every method of the path (FastAPI keeps one route per method, so Starlette
+            # would list only the first route's).
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
         return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers or None)
 
     async def on_store_error(request: Request, exc: Exception) -> Any:
         # The database is unreachable or busy (a SQLite lock held too long): the request
@@ -150,5 +174,14 @@ def install(app: FastAPI, *, html: Any = None) -> None:
     app.add_exception_handler(FleetError, on_fleet_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    async def on_data_error(request: Request, exc: Exception) -> Any:
+        # A value the database refused (too long, out of range): the transaction rolled back.
+        log.warning("store refused a value on %s %s: %s", request.method, request.url.path,
+                    redact(f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
+        err = InvalidInput("a value does not fit the store; nothing was changed",
+                           ["a text is too long or a number too large for its field"])
+        return html(request, err) if _wants_html(request) else fleet_error_response(err)
+
     app.add_exception_handler(OperationalError, on_store_error)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -213,10 +213,10 @@ def diagnosis_out(d: Diagnosis) -> DiagnosisOut:
 class SubmitIn(BaseModel):
     """A run to submit."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     graph_id: str = Field(min_length=1, max_length=128)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     inputs: dict[str, JSONValue] = Field(default_factory=dict)
     owner: str | None = Field(default=None, min_length=1, max_length=128,
                               description="Admins only: submit as this user.")
@@ -225,7 +225,7 @@ class SubmitIn(BaseModel):
 class RetryIn(BaseModel):
     """Inputs to replace when retrying (the others are kept)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     inputs: dict[str, JSONValue] | None = None
 
@@ -233,7 +233,7 @@ class RetryIn(BaseModel):
 class RejectIn(BaseModel):
     """Why a run is rejected."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -241,7 +241,7 @@ class RejectIn(BaseModel):
 class CompleteToolIn(BaseModel):
     """A tool's result for a waiting node."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     node_id: str = Field(min_length=1, max_length=128)
     output: JSONValue = None
@@ -385,12 +385,12 @@ class ScheduleDetailOut(Out):
 class ScheduleIn(BaseModel):
     """A schedule to add."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     graph_id: str = Field(min_length=1, max_length=128)
     cron: str = Field(min_length=1, max_length=256)
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     inputs: dict[str, JSONValue] = Field(default_factory=dict)
     name: str = Field(default="", max_length=256)
     overlap: str = "skip"
@@ -403,7 +403,7 @@ class ScheduleIn(BaseModel):
 class PauseIn(BaseModel):
     """Why a schedule is paused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: str | None = Field(default=None, max_length=500)
 
@@ -539,7 +539,7 @@ def alert_out(v: AlertView) -> AlertOut:
 class AlertTestIn(BaseModel):
     """Which destinations to test."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     tag: Literal["ops", "product", "user"] = "ops"
 
@@ -558,7 +558,7 @@ class AlertTestOut(Out):
 class FilterIn(BaseModel):
     """The run filter (the same fields as the runs list's query parameters)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     state: list[str] | None = None
     graph: str | None = Field(default=None, max_length=256)
@@ -576,7 +576,7 @@ class FilterIn(BaseModel):
 class BatchIn(BaseModel):
     """A batch operation: first with ``dry_run`` (the count), then for real."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     action: Literal["cancel", "retry"]
     filter: FilterIn = Field(default_factory=FilterIn)

@@ -16,13 +16,15 @@ from fleet.web.api import (
     schedules,
     sweeps,
 )
+from fleet.web.api.strict import reject_unknown_query
 from fleet.web.auth import api_principal
 from fleet.web.errors import ERROR_RESPONSES
 
 
 def build_router() -> APIRouter:
     """Every API route, each behind a bearer token."""
-    router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_principal)],
+    router = APIRouter(prefix="/api/v1",
+                       dependencies=[Depends(api_principal), Depends(reject_unknown_query)],
                        responses=ERROR_RESPONSES)
     for module in (me, overview, graphs, runs, batches, schedules, runtimes, sweeps, alerts,
                    audit):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Session
 
@@ -16,7 +18,7 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 @router.get("", response_model=list[AlertOut], summary="List alerts")
 def list_alerts(principal: Principal = Depends(api_principal), session: Session = Depends(db),
-                state: str | None = Query(None, description="firing, resolved or notice"),
+                state: Literal["firing", "resolved", "notice"] | None = Query(None),
                 limit: int = Query(100, ge=1, le=500)) -> list[AlertOut]:
     """Alerts, most recently seen first, with their deliveries (admins see the fleet's;
     others their own notifications)."""

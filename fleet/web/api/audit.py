@@ -16,7 +16,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 @router.get("", response_model=AuditPageOut, summary="The audit log")
 def page(principal: Principal = Depends(api_principal), session: Session = Depends(db),
          limit: int = Query(100, ge=1, le=500),
-         before: int | None = Query(None, ge=1, le=2**62),
+         before: int | None = Query(None, ge=1, le=2**31 - 1),
          action: str | None = Query(None, max_length=64)) -> AuditPageOut:
     """Who did what to which object (yours and about your objects; an admin sees all)."""
     p = audit.page(session, user_id=principal.scope, limit=limit, before=before, action=action)

@@ -73,7 +73,7 @@ def validate(request: Request, definition: dict[str, Any] = DEFINITION) -> Valid
 @router.get("/{graph_id}", response_model=GraphOut, summary="Show a graph version")
 def show(graph_id: str, principal: Principal = Depends(api_principal),
          session: Session = Depends(db), owner: str | None = OWNER,
-         version: int | None = Query(None, ge=1)) -> GraphOut:
+         version: int | None = Query(None, ge=1, le=2**31 - 1)) -> GraphOut:
     """A version of a graph (the active one by default) with its definition."""
     user = actions.owner_to_read(actions.Caller(principal), owner)
     graph = graphs.get(session, user, graph_id, version)

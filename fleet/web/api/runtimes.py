@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Session
 
@@ -14,7 +16,7 @@ router = APIRouter(prefix="/runtimes", tags=["runtimes"])
 
 @router.get("", response_model=list[RuntimeOut], summary="List runtimes")
 def list_runtimes(request: Request, session: Session = Depends(db),
-                  status: str | None = Query(None, description="online or offline"),
+                  status: Literal["online", "offline"] | None = Query(None),
                   limit: int = Query(200, ge=1, le=500)) -> list[RuntimeOut]:
     """Runtimes, most recently seen first (they belong to the fleet, not to a user)."""
     return [runtime_out(v) for v in runtimes.list_runtimes(
