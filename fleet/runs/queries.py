@@ -8,12 +8,13 @@ scanning. Ownership as everywhere: ``user_id`` limits the answer to that user's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
+from fleet.engine.tracker import Tracker
 from fleet.errors import InvalidInput, NotFound
 from fleet.redact import redact_data
 from fleet.runs.filters import RunFilter
@@ -134,6 +135,16 @@ def attempts(transitions: list[RunEvent]) -> list[Attempt]:
     return found
 
 
+def run_metrics(tracker: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The tracker's whole-run metrics (count, durations, slowest node, critical path)."""
+    if not tracker:
+        return None
+    try:
+        return asdict(Tracker.from_dict(tracker).run_metrics())
+    except (KeyError, TypeError, ValueError):  # a tracker of an older format: no metrics
+        return None
+
+
 def event_dict(e: RunEvent) -> dict[str, Any]:
     """One run event as plain data, its data redacted."""
     return {"id": e.id, "at": e.at, "kind": e.kind, "from_state": e.from_state,
@@ -155,6 +166,7 @@ class RunDetail:
     events_total: Count
     attempts: list[Attempt]
     tracker: dict[str, Any] | None
+    metrics: dict[str, Any] | None  # the tracker's run metrics (critical path, slowest node)
     definition: dict[str, Any] | None  # the graph version's definition (None if deleted)
     retries: list[str] = field(default_factory=list)
 
@@ -175,6 +187,7 @@ def detail(session: Session, run_id: str, *, user_id: str | None,
         events_total=Count(min(total, event_limit), total > event_limit),
         attempts=attempts(store.transitions(session, run_id)),
         tracker=redact_data(run.tracker) if run.tracker else None,
+        metrics=run_metrics(run.tracker),
         definition=graph.definition if graph is not None else None,
         retries=store.retries_of(session, run_id))
     session.commit()

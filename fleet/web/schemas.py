@@ -163,6 +163,9 @@ class RunDetailOut(Out):
     events_total: CountOut
     attempts: list[AttemptOut]
     tracker: dict[str, JSONValue] | None
+    metrics: dict[str, JSONValue] | None = Field(
+        description="Whole-run figures from the tracker: node count and durations, the "
+                    "slowest node, the critical path.")
     retries: list[str]
 
 
@@ -184,7 +187,7 @@ def detail_out(d: RunDetail) -> RunDetailOut:
                         events=[EventOut(**e) for e in d.events],
                         events_total=count_out(d.events_total),
                         attempts=[_attempt_out(a) for a in d.attempts],
-                        tracker=d.tracker, retries=d.retries)
+                        tracker=d.tracker, metrics=d.metrics, retries=d.retries)
 
 
 class CauseOut(Out):

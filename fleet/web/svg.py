@@ -155,9 +155,10 @@ def gantt(bars: list[Bar], now: datetime, max_rows: int) -> Markup | None:
            f'aria-label="timeline of {len(rows)} node executions">']
     for i in range(5):  # time axis: five ticks
         x = LABEL_W + CHART_W * i / 4
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"
         out.append(f'<line x1="{x:.0f}" y1="{PAD}" x2="{x:.0f}" y2="{height - PAD}" '
                    'stroke="#e0e0e0"/>'
-                   f'<text x="{x:.0f}" y="{PAD + 10}" class="tick">'
+                   f'<text x="{x:.0f}" y="{PAD + 10}" class="tick" text-anchor="{anchor}">'
                    f'{_fmt(span * i / 4)}</text>')
     for i, b in enumerate(rows):
         assert b.start is not None

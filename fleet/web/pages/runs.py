@@ -73,9 +73,8 @@ def run_page(request: Request, run_id: str, principal: Principal = Depends(viewe
         else None
     bars = _bars(d)
     gantt = svg.gantt(bars, now, ctx.settings.web_gantt_max_rows) if bars else None
-    metrics = (d.tracker or {}).get("metrics")
     return render(request, "run.html", principal, d=d, run=d.run, why=why, dag=dag,
-                  gantt=gantt, bars=bars, active=d.run.state in ACTIVE, metrics=metrics,
+                  gantt=gantt, bars=bars, active=d.run.state in ACTIVE, metrics=d.metrics,
                   dag_nodes=(d.definition or {}).get("nodes", []),
                   dag_links=(d.definition or {}).get("links", []))
 

@@ -122,5 +122,5 @@ def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             cols = [c for c in table.columns
                     if not (table.name == "api_tokens" and c.name == "last_used_at")]
             rows = conn.execute(select(*cols)).all()
-            found[table.name] = sorted((tuple(repr(v) for v in r) for r in rows))
+            found[table.name] = sorted(tuple(repr(v) for v in r) for r in rows)
     return found

@@ -54,6 +54,21 @@ def test_sign_in_every_page_and_sign_out(web: Web, seeded: dict[str, dict[str, s
     assert web.client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_every_form_carries_the_session_csrf(web: Web,
+                                             seeded: dict[str, dict[str, str]]) -> None:
+    csrf = sign_in(web, "admin")
+    alice = seeded["alice"]
+    forms = 0
+    for url in ("/runs", f"/runs/{alice['done']}", f"/runs/{alice['queued']}",
+                f"/runs/{alice['waiting']}", "/schedules", f"/schedules/{alice['schedule']}",
+                "/alerts", "/sweeps", "/batch?action=cancel&state=queued"):
+        html = web.client.get(url).text
+        for form in re.findall(r'<form method="post".*?</form>', html, flags=re.S):
+            forms += 1
+            assert f'name="csrf" value="{csrf}"' in form, (url, form)
+    assert forms > 15
+
+
 def test_a_revoked_token_ends_its_sessions(web: Web) -> None:
     sign_in(web, "operator")
     assert web.client.get("/").status_code == 200
@@ -97,6 +112,7 @@ def test_run_page_draws_the_graph_and_the_timeline(web: Web,
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="dag"' in done
     assert 'data-node="greet" data-state="completed"' in done
     assert 'class="gantt"' in done and 'class="bar" data-node="greet"' in done
+    assert "critical path greet" in done
     assert "Retry as a new run" in done
     waiting = web.client.get(f"/runs/{seeded['alice']['waiting']}").text
     assert "waiting for approval since" in waiting and "Approve" in waiting

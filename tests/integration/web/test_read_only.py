@@ -12,7 +12,6 @@ from tests.integration.web.support import Web, dump, make_web, seed_user
 from tests.integration.web.test_api import ROUTES
 from tests.integration.web.test_authorization import ACTS
 
-
 V = "/api/v1"
 COVERED = {
     ("POST", f"{V}/runs/{{run_id}}/cancel"), ("POST", f"{V}/runs/{{run_id}}/approve"),
