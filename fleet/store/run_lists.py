@@ -1,4 +1,5 @@
-"""The run lists of the API and dashboard: filtered, newest first, keyset-paginated.
+"""The run reads of the API and dashboard: filtered lists (newest first, keyset-paginated),
+a run's events and retries, and the conditions batch operations repeat in their UPDATEs.
 
 Every list reads one page through an index on ``(filter column(s), created_at, id)``
 (see the ``ix_runs_*_created`` indexes of :mod:`fleet.store.models.runs`), and a count
@@ -87,11 +88,6 @@ def count(session: Session, where: Where, *, cap: int,
     """How many runs match, counting at most ``cap + 1`` (more than ``cap`` means "cap+")."""
     inner = select(col(Run.id)).where(*where.conditions(), *extra).limit(cap + 1).subquery()
     return int(session.execute(select(func.count()).select_from(inner)).scalar_one())
-
-
-def in_states(states: Sequence[str]) -> ColumnElement[bool]:
-    """Runs in one of ``states``."""
-    return col(Run.state).in_(list(states))
 
 
 def not_retried() -> ColumnElement[bool]:
