@@ -23,7 +23,7 @@ from fleet.engine.blocks.registry import BlockRegistry, default_registry
 from fleet.ports import Liveness, RunSender
 from fleet.settings import Settings
 from fleet.store.db import engine_for
-from fleet.web import errors, health, pages
+from fleet.web import errors, headers, health, pages
 from fleet.web.api import build_router
 from fleet.web.context import WebContext
 from fleet.web.observed import Observed, load
@@ -83,6 +83,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                               "\"problems\"}}`.")
     app.state.ctx = ctx
     errors.install(app, html=pages.error_page)
+    headers.install(app)
     app.include_router(build_router())
     app.include_router(health.router)
     app.include_router(pages.build_router())

@@ -27,6 +27,7 @@ def sign_in(web: Web, who: str) -> str:
 
 def test_pages_need_a_session(web: Web) -> None:
     r = web.client.get("/runs?state=queued", follow_redirects=False)
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert r.status_code == 303
     assert r.headers["location"] == "/login?next=%2Fruns%3Fstate%3Dqueued"
     wrong = web.client.post("/login", data={"token": "fleet_abc_def", "next": "/"})

@@ -7,7 +7,14 @@ from datetime import datetime, timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleet.store.models import AlertDelivery, NodeRun, Run, RunEvent, ScheduleFire
+from fleet.store.models import (
+    AlertDelivery,
+    NodeRun,
+    Run,
+    RunEvent,
+    ScheduleFire,
+    SystemJob,
+)
 from fleet.web.context import WebContext
 from tests.integration.web.support import Web, make_web
 
@@ -119,6 +126,21 @@ def test_rows_that_arrive_later_are_counted_once_when_they_settle(web: Web) -> N
     assert scrape(web)[("fleet_schedule_fires_total", (("outcome", "fired"),))] == 1
     web.clock.advance(web.settings.web_metrics_settle_s)
     assert scrape(web)[("fleet_schedule_fires_total", (("outcome", "fired"),))] == 1
+
+
+def test_system_jobs_last_success_and_duration(web: Web) -> None:
+    at = web.clock() - timedelta(minutes=2)
+    with web.session() as s:
+        s.add(SystemJob(name="dispatch", last_started_at=at, last_finished_at=at,
+                        last_outcome="ok", last_duration_s=0.25, last_success_at=at,
+                        runs_total=7, errors_total=1))
+        s.commit()
+    m = scrape(web)
+    assert m[("fleet_system_job_last_success_timestamp_seconds", (("job", "dispatch"),))] == \
+        at.timestamp()
+    assert m[("fleet_system_job_last_duration_seconds", (("job", "dispatch"),))] == 0.25
+    assert m[("fleet_system_job_runs_total", (("job", "dispatch"),))] == 7
+    assert m[("fleet_system_job_errors_total", (("job", "dispatch"),))] == 1
 
 
 def test_metrics_can_require_an_admin_token(db_url: str, now: datetime) -> None:
