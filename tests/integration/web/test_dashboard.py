@@ -92,6 +92,22 @@ def test_forms_need_the_csrf_token(web: Web, seeded: dict[str, dict[str, str]]) 
     assert [(e["target_id"], e["via"]) for e in audit] == [(run, "dashboard")]
 
 
+def test_retry_with_edited_inputs_from_the_run_page(web: Web,
+                                                    seeded: dict[str, dict[str, str]]) -> None:
+    csrf = sign_in(web, "operator")
+    done = seeded["alice"]["done"]
+    assert "Retry with edited inputs" in web.client.get(f"/runs/{done}").text
+    bad = web.client.post(f"/runs/{done}/retry", data={"csrf": csrf, "inputs": "[1]"})
+    assert bad.status_code == 422 and "inputs" in bad.text
+    r = web.client.post(f"/runs/{done}/retry", data={"csrf": csrf,
+                                                     "inputs": '{"who": "Ada"}'})
+    assert r.status_code == 200 and f"retry of {done} submitted" in r.text
+    new = web.get("operator", f"/api/v1/runs/{done}").json()["retries"]
+    assert len(new) == 1
+    assert web.get("operator", f"/api/v1/runs/{new[0]}").json()["run"]["inputs"] == \
+        {"who": "Ada"}
+
+
 def test_viewers_see_no_actions_and_cannot_post(web: Web,
                                                 seeded: dict[str, dict[str, str]]) -> None:
     csrf = sign_in(web, "viewer")
