@@ -16,14 +16,35 @@ def register(root: typer.Typer) -> None:
             for_: float | None = typer.Option(None, "--for", min=1,
                                               help="Stop after this many seconds."),
             threads: int | None = typer.Option(None, "--threads", min=1,
-                                               help="Worker threads (FLEET_WORKER_THREADS).")
+                                               help="Worker threads (FLEET_WORKER_THREADS)."),
+            web: bool = typer.Option(True, "--web/--no-web",
+                                     help="Serve the dashboard and API too (`fleet web`)."),
+            web_port: int | None = typer.Option(None, "--web-port", min=1, max=65535,
+                                                help="Port of the dashboard (FLEET_WEB_PORT).")
             ) -> None:
-        """Run workers and the periodic scheduler in one process on SQLite dev.sqlite."""
+        """Run workers, the periodic scheduler and the dashboard in one process on SQLite
+        dev.sqlite."""
         # lazy: the worker stack (dramatiq, periodiq) loads only for this command
         import actors
         import schedules
         from fleet.worker import dev as dev_mode
 
-        dev_mode.run(ctx_of(ctx).settings, declare_actors=actors.declare,
-                     declare_periodic=schedules.declare, seconds=for_, threads=threads,
-                     echo=lambda line: console.print(line, highlight=False, markup=False))
+        settings = ctx_of(ctx).settings
+
+        def echo(line: str) -> None:
+            console.print(line, highlight=False, markup=False)
+
+        # The dashboard (issue 16): a web server thread started here and stopped at the end.
+        server = None
+        if web:
+            from fleet.web.dev import start_dev_web  # lazy: FastAPI only when serving
+
+            server = start_dev_web(settings, host=settings.web_host,
+                                   port=web_port or settings.web_port, echo=echo)
+        try:
+            dev_mode.run(settings, declare_actors=actors.declare,
+                         declare_periodic=schedules.declare, seconds=for_, threads=threads,
+                         echo=echo)
+        finally:
+            if server is not None:
+                server.stop()

@@ -24,6 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleet.cli.credentials",
     "fleet.cli.artifacts",
     "fleet.cli.search",
+    "fleet.cli.tokens",
+    "fleet.cli.web",
 )
 
 

@@ -52,6 +52,12 @@ def build_broker(settings: Settings, middleware: Iterable[Middleware] = (), *,
             heartbeat_timeout=int(settings.broker_heartbeat_timeout_s * 1000),
             maintenance_chance=MAINTENANCE_CHANCE)
     broker.add_middleware(StaleJobMiddleware(settings.periodic_skip_after_s, on_skip))
+    if settings.dramatiq_prometheus and not use_stub:
+        # lazy: opt-in (FLEET_DRAMATIQ_PROMETHEUS); importing it creates its metrics directory.
+        # Through the `dramatiq` CLI it serves all worker processes' metrics on port 9191.
+        from dramatiq.middleware.prometheus import Prometheus
+
+        broker.add_middleware(Prometheus())
     for mw in middleware:
         broker.add_middleware(mw)
     return broker

@@ -47,6 +47,15 @@ class Run(SQLModel, table=True):
         Index("ix_runs_graph_completed", "graph_id", "completed_at"),
         Index("ix_runs_schedule_state", "schedule_id", "state"),
         Index("ix_runs_completed_at", "completed_at"),
+        # The API's and dashboard's run lists (SPEC §12): newest first, keyset-paginated on
+        # (created_at, id), one index per filter so each page reads only what it shows.
+        Index("ix_runs_created", "created_at", "id"),
+        Index("ix_runs_state_created", "state", "created_at", "id"),
+        Index("ix_runs_user_state_created", "user_id", "state", "created_at", "id"),
+        Index("ix_runs_graph_created", "graph_id", "created_at", "id"),
+        Index("ix_runs_schedule_created", "schedule_id", "created_at", "id"),
+        Index("ix_runs_error_created", "error_code", "created_at", "id"),
+        Index("ix_runs_retry_of", "retry_of"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
