@@ -31,10 +31,13 @@ empty
     worker holding it is killed mid-way; seconds until it runs again on the
     other worker (goal lease + heartbeat) and until it completes.
 
-``--smoke`` uses short leases (6 s, heartbeat 2 s: the heartbeat must leave
-room for Dramatiq's up-to-1 s poll of the idle urgent queue and for a thread
-to free up), goals scaled the same way (8 s and 12 s), fewer threads and
-shorter runs, one kill per mode, and exits 1 when a goal is broken. Progress
+``--smoke`` uses short leases (8 s, heartbeat 3 s), goals scaled the same way
+(lease + heartbeat = 11 s, 2 x lease = 16 s), 4 threads per worker and runs
+of 0.5-1.5 s, one kill per mode, and exits 1 when a goal is broken. The
+heartbeat is a larger share of the lease than in production because what
+follows the reap does not shrink with it: Dramatiq polls the idle urgent
+queue up to once a second, and a survivor's thread must free up (about 1.3 s
+in all at smoke size, against 2-3 s of slack with a 2 s heartbeat). Progress
 on stderr; the last line of stdout is one JSON object.
 
     python bench/recovery.py [--mode backlog|empty|both] [--repeats 3] [--smoke]
@@ -477,10 +480,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="backlog: runs queued ahead of the victim's at each kill, at least")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--smoke", action="store_true",
-                        help="short leases (6 s, heartbeat 2 s), one kill per mode; exit 1 when "
+                        help="short leases (8 s, heartbeat 3 s), one kill per mode; exit 1 when "
                              "a goal is broken")
     args = parser.parse_args(argv)
-    lease_s, beat_s = (6.0, 2.0) if args.smoke else (60.0, 15.0)
+    lease_s, beat_s = (8.0, 3.0) if args.smoke else (60.0, 15.0)
     repeats = 1 if args.smoke else args.repeats
     plan = BacklogPlan(
         workers=args.workers or 3,
