@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,7 +71,8 @@ class WorkerRuntime:
         self.db_offset = timedelta(0)
         self.alerts: AlertPort | None = None  # where the scheduler watch raises its alert
         # dead runtime ids -> runs they had fetched but not started (Redis only)
-        self.find_prefetched: Callable[[Sequence[str]], list[str]] | None = None
+        # (dead runtime ids, run ids already sent) -> runs they had fetched; set by the app
+        self.find_prefetched: Callable[[Sequence[str], Collection[str]], list[str]] | None = None
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._held: dict[str, Held] = {}

@@ -90,19 +90,34 @@ class FleetRedisBroker(RedisBroker):
             self.emit_after("enqueue", message, None)
 
 
-def prefetched_run_ids(broker: RedisBroker, consumer_id: str, queue_name: str) -> list[str]:
+def prefetched_run_ids(broker: RedisBroker, consumer_id: str, queue_name: str, *,
+                       take: bool = False) -> list[str]:
     """Run ids of the messages a (dead) consumer had fetched from ``queue_name`` and not acked.
 
-    Reads Dramatiq's ``__acks__`` set of that consumer; the messages themselves
-    stay where they are (a later requeue by Dramatiq is a duplicate the claim drops).
+    Reads Dramatiq's ``__acks__`` set of that consumer. With ``take``, the messages
+    found are removed (from the set and the queue's message hash) by whichever caller
+    removes them first: each is answered once, however many live workers look and
+    however often, and Dramatiq's own later requeue does not deliver it once more.
     """
     client = broker.client
     ns = broker.namespace
-    ids = list(client.smembers(f"{ns}:__acks__.{consumer_id}.{queue_name}"))
+    acks = f"{ns}:__acks__.{consumer_id}.{queue_name}"
+    msgs = f"{ns}:{queue_name}.msgs"
+    ids = list(client.smembers(acks))
     if not ids:
         return []
+    payloads = client.hmget(msgs, ids)
+    if take:
+        pipe = client.pipeline(transaction=True)
+        for message_id in ids:
+            pipe.srem(acks, message_id)
+        won = pipe.execute()
+        mine = [i for i, removed in zip(ids, won, strict=True) if removed]
+        if mine:
+            client.hdel(msgs, *mine)
+        payloads = [p for p, removed in zip(payloads, won, strict=True) if removed]
     run_ids: list[str] = []
-    for payload in client.hmget(f"{ns}:{queue_name}.msgs", ids):
+    for payload in payloads:
         if not isinstance(payload, bytes) or not payload:
             continue
         try:

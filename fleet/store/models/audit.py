@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-from fleet.store.types import UTCDateTime
+from fleet.store.types import BIG_SERIAL, UTCDateTime
 
 
 class AuditEntry(SQLModel, table=True):
@@ -20,7 +20,7 @@ class AuditEntry(SQLModel, table=True):
         Index("ix_audit_entries_owner", "target_user", "id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, sa_column=Column(BIG_SERIAL, primary_key=True))
     at: datetime = Field(sa_type=UTCDateTime, index=True)
     actor: str = Field(max_length=128)  # the user id acting
     role: str = Field(default="", max_length=16)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from fleet.store.types import UTCDateTime, new_id
+from fleet.store.types import BIG_SERIAL, UTCDateTime, new_id
 
 
 class RunState(StrEnum):
@@ -146,7 +146,8 @@ class RunEvent(SQLModel, table=True):
     __table_args__ = (Index("ix_run_events_run_id_id", "run_id", "id"),
                       Index("ix_run_events_at", "at"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    # 64-bit: at 1 M runs a day a 32-bit serial runs out in about 430 days
+    id: int | None = Field(default=None, sa_column=Column(BIG_SERIAL, primary_key=True))
     run_id: str = Field(
         sa_column=Column(String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
     )
