@@ -45,7 +45,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _payload(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+def payload(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """``rows`` as one JSON array of objects with ``columns`` (timestamps as naive UTC)."""
     return json.dumps([{c: _plain(r.get(c)) for c in columns} for r in rows],
                       separators=(",", ":"), default=str)
 
@@ -61,7 +62,8 @@ def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[st
     return [{**extra, **r} for r in rows]
 
 
-def _recordset(table: Table, columns: Sequence[str]) -> str:
+def recordset(table: Table, columns: Sequence[str]) -> str:
+    """The ``json_to_recordset`` column list of ``columns`` of ``table``, typed."""
     return ", ".join(f'"{c}" {_pg_type(table.c[c])}' for c in columns)
 
 
@@ -87,14 +89,14 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     columns = list(rows[0])
     cols = ", ".join(f'"{c}"' for c in columns)
     sql = (f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM '
-           f"json_to_recordset(CAST(:rows AS json)) AS r({_recordset(table, columns)})")
+           f"json_to_recordset(CAST(:rows AS json)) AS r({recordset(table, columns)})")
     if conflict:
         sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
     if returning:
         sql += f' RETURNING "{returning}"'
-        return list(session.execute(text(sql), {"rows": _payload(rows, columns)})
+        return list(session.execute(text(sql), {"rows": payload(rows, columns)})
                     .scalars().all())
-    session.execute(text(sql), {"rows": _payload(rows, columns)})
+    session.execute(text(sql), {"rows": payload(rows, columns)})
     return []
 
 
@@ -112,6 +114,6 @@ def update_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
         return
     sets = ", ".join(f'"{c}" = r."{c}"' for c in columns if c != key)
     sql = (f'UPDATE "{table.name}" AS t SET {sets} FROM '
-           f"json_to_recordset(CAST(:rows AS json)) AS r({_recordset(table, columns)}) "
+           f"json_to_recordset(CAST(:rows AS json)) AS r({recordset(table, columns)}) "
            f'WHERE t."{key}" = r."{key}"')
-    session.execute(text(sql), {"rows": _payload(rows, columns)})
+    session.execute(text(sql), {"rows": payload(rows, columns)})

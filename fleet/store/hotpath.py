@@ -1,6 +1,7 @@
 """The statements a worker issues for every run, in as few round trips as possible.
 
-Plain SQLAlchemy Core on the tables (no ORM unit of work, no identity map):
+On PostgreSQL, plain SQL built once (:mod:`fleet.store.pgsql`); on SQLite,
+SQLAlchemy Core on the tables (no ORM unit of work, no identity map):
 
 - :func:`claim`: the run moves to ``running`` under a new lease, its
   transition event is written and its graph definition read. On PostgreSQL
@@ -9,8 +10,8 @@ Plain SQLAlchemy Core on the tables (no ORM unit of work, no identity map):
 - :func:`checkpoint_many`: several finished node executions, of several runs,
   in one transaction: one fencing UPDATE for all their leases, one upsert of
   all node runs, one insert of all their events.
-- :func:`finish`: the run's final (or waiting) state, fenced by its lease, in
-  one UPDATE.
+- :func:`finish_many`: the runs' final (or waiting) states, fenced by their
+  leases, in one UPDATE per column set.
 
 Nothing here commits. Lease times are the ``now`` the caller passes: a worker's
 lease clock, which follows the database's (:meth:`fleet.worker.process.WorkerRuntime.lease_now`).
@@ -23,9 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, literal, select, tuple_, update
+from sqlalchemy import Table, and_, insert, select, tuple_, update
 from sqlmodel import Session
 
+from fleet.store import pgsql
 from fleet.store.db import upsert_insert
 from fleet.store.models import Graph, NodeRun, Run, RunEvent
 
@@ -34,9 +36,7 @@ NODE_RUNS: Table = NodeRun.__table__  # type: ignore[attr-defined]
 EVENTS: Table = RunEvent.__table__  # type: ignore[attr-defined]
 GRAPHS: Table = Graph.__table__  # type: ignore[attr-defined]
 
-_CLAIMED = ("id", "lease_id", "user_id", "graph_id", "graph_version", "inputs", "timeout_s",
-            "cancel_requested", "wall_time_s", "cpu_time_s", "run_time_s", "attempt_count",
-            "lease_until", "node_count", "created_at", "started_at", "credentials")
+_CLAIMED = pgsql.CLAIMED
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,10 @@ def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_
     ``now`` is the lease clock: a worker passes the database's time (its own
     clock corrected by the offset it measures), tests pass a fixed instant.
     """
+    if _dialect(session) == "postgresql":
+        pg_row = pgsql.claim(session, run_id, lease_id=lease_id, runtime_id=runtime_id,
+                             lease_until=now + timedelta(seconds=ttl_s), now=now)
+        return ClaimedRow(*pg_row) if pg_row is not None else None
     values = {
         "state": "running", "lease_id": lease_id, "runtime_id": runtime_id,
         "lease_until": now + timedelta(seconds=ttl_s), "heartbeat_at": now,
@@ -89,23 +93,6 @@ def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_
     }
     claimed = (update(RUNS).where(RUNS.c.id == run_id, RUNS.c.state == "queued")
                .values(**values).returning(*[RUNS.c[n] for n in _CLAIMED]))
-    detail = literal(f"claimed by runtime {runtime_id}, attempt ")
-    if _dialect(session) == "postgresql":
-        c = claimed.cte("claimed")
-        event = (insert(EVENTS).from_select(
-            ["run_id", "at", "kind", "from_state", "to_state", "detail"],
-            select(c.c.id, literal(now, RUNS.c.state_changed_at.type), literal("transition"),
-                   literal("queued"), literal("running"),
-                   detail.concat(c.c.attempt_count.cast(RUNS.c.id.type))))
-            .cte("event"))
-        stmt = (select(*[c.c[n] for n in _CLAIMED], GRAPHS.c.definition,
-                       GRAPHS.c.timeout_s.label("graph_timeout_s"))
-                .select_from(c.outerjoin(GRAPHS, and_(GRAPHS.c.user_id == c.c.user_id,
-                                                      GRAPHS.c.id == c.c.graph_id,
-                                                      GRAPHS.c.version == c.c.graph_version)))
-                .add_cte(event))
-        row = session.execute(stmt).first()
-        return ClaimedRow(*row) if row is not None else None
     row = session.execute(claimed).first()
     if row is None:
         return None
@@ -147,6 +134,8 @@ def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str
     """
     if not leases:
         return {}
+    if _dialect(session) == "postgresql":
+        return pgsql.fence(session, leases)
     stmt = (update(RUNS)
             .where(tuple_(RUNS.c.id, RUNS.c.lease_id).in_(list(set(leases))),
                    RUNS.c.state == "running")
@@ -159,6 +148,12 @@ def save_node_runs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Upsert node runs in one statement; a completed one is never replaced."""
     if not rows:
         return
+    if _dialect(session) == "postgresql":
+        # one statement may touch a row once: the last write of an execution wins
+        last = {(r["run_id"], r["exec_key"]): r for r in rows}
+        pgsql.insert_rows(session, NODE_RUNS, list(last.values()),
+                          conflict=("run_id", "exec_key"), protect_state="completed")
+        return
     ins = upsert_insert(session, NodeRun)
     cols = {c: ins.excluded[c] for c in rows[0] if c not in ("id", "run_id", "exec_key")}
     stmt = ins.on_conflict_do_update(index_elements=["run_id", "exec_key"], set_=cols,
@@ -167,17 +162,31 @@ def save_node_runs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert run events in one statement."""
-    if rows:
+    """Insert run events (all with the same keys) in one statement."""
+    if not rows:
+        return
+    if _dialect(session) == "postgresql":
+        pgsql.insert_rows(session, EVENTS, rows)
+    else:
         session.execute(insert(EVENTS), list(rows))
 
 
-def finish(session: Session, run_id: str, lease_id: str, values: dict[str, Any]) -> bool:
-    """Write a running run's next state under its lease; False when the lease is gone."""
-    stmt = (update(RUNS).where(RUNS.c.id == run_id, RUNS.c.lease_id == lease_id,
-                               RUNS.c.state == "running")
-            .values(**values).returning(RUNS.c.id))
-    return session.execute(stmt).first() is not None
+def finish_many(session: Session,
+                finishes: Sequence[tuple[str, str, dict[str, Any]]]) -> set[str]:
+    """Write running runs' next states, each ``(run id, lease id, values)`` under its lease;
+    the run ids written (one missing lost its lease)."""
+    if not finishes:
+        return set()
+    if _dialect(session) == "postgresql":
+        return pgsql.finish_many(session, RUNS, finishes)
+    done: set[str] = set()
+    for run_id, lease_id, values in finishes:
+        stmt = (update(RUNS).where(RUNS.c.id == run_id, RUNS.c.lease_id == lease_id,
+                                   RUNS.c.state == "running")
+                .values(**values).returning(RUNS.c.id))
+        if session.execute(stmt).first() is not None:
+            done.add(run_id)
+    return done
 
 
 def claimed_row(run_id: str, lease_id: str) -> Any:

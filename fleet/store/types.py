@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
-
 
 # A 64-bit auto-increment key; SQLite's INTEGER is already 64 bits, and only an
 # ``INTEGER PRIMARY KEY`` auto-increments there.
@@ -42,5 +41,5 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def new_id() -> str:
-    """A new opaque identifier (32 hex characters)."""
-    return uuid.uuid4().hex
+    """A new opaque identifier (32 hex characters, 128 random bits)."""
+    return os.urandom(16).hex()  # uuid4().hex without building a UUID object (hot path)

@@ -1,0 +1,139 @@
+"""The worker's per-run statements on PostgreSQL, as SQL text built once per shape.
+
+Building a SQLAlchemy statement (a CTE, its column proxies, its cache key) costs
+more CPU than PostgreSQL spends running it; on the hot path of a worker that is
+the bottleneck (the GIL, not the database). So the statements that every run
+issues are plain SQL strings, built once per column set and cached, executed
+with ``exec_driver_sql`` (SQLAlchemy still owns the connection, the transaction
+and the error translation, so outages are retried as everywhere else). psycopg
+prepares a statement it sees repeatedly.
+
+Rows travel as ONE JSON parameter expanded by ``json_to_recordset`` (see
+:mod:`fleet.store.bulk`). Results come back as the driver returns them: naive
+timestamps are UTC (the store's convention) and are made aware here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Table
+from sqlmodel import Session
+
+from fleet.store.bulk import payload, recordset
+
+CLAIMED = ("id", "lease_id", "user_id", "graph_id", "graph_version", "inputs", "timeout_s",
+           "cancel_requested", "wall_time_s", "cpu_time_s", "run_time_s", "attempt_count",
+           "lease_until", "node_count", "created_at", "started_at", "credentials")
+
+
+def _run(session: Session, sql: str, params: dict[str, Any]) -> Any:
+    return session.connection().exec_driver_sql(sql, params)
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+_CLAIM = f"""
+WITH claimed AS (
+  UPDATE runs SET state = 'running', lease_id = %(lease_id)s, runtime_id = %(runtime_id)s,
+    lease_until = %(lease_until)s, heartbeat_at = %(now)s, started_at = %(now)s,
+    state_changed_at = %(now)s, waiting_reason = NULL, attempt_count = attempt_count + 1
+  WHERE id = %(run_id)s AND state = 'queued'
+  RETURNING {", ".join(CLAIMED)}
+), event AS (
+  INSERT INTO run_events (run_id, at, kind, from_state, to_state, detail)
+  SELECT id, %(now)s, 'transition', 'queued', 'running', %(detail)s || attempt_count::text
+  FROM claimed
+)
+SELECT {", ".join("c." + c for c in CLAIMED)}, g.definition, g.timeout_s
+FROM claimed c LEFT JOIN graphs g
+  ON g.user_id = c.user_id AND g.id = c.graph_id AND g.version = c.graph_version
+"""
+
+
+def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str,
+          lease_until: datetime, now: datetime) -> tuple[Any, ...] | None:
+    """Claim, its event and the graph read in one statement: the row (CLAIMED + definition,
+    graph timeout), or None when the run is not queued."""
+    row = _run(session, _CLAIM, {
+        "run_id": run_id, "lease_id": lease_id, "runtime_id": runtime_id,
+        "lease_until": _naive(lease_until), "now": _naive(now),
+        "detail": f"claimed by runtime {runtime_id}, attempt "}).first()
+    return None if row is None else tuple(_aware(v) for v in row)
+
+
+_FENCE = """
+UPDATE runs SET lease_id = runs.lease_id
+FROM unnest(%(ids)s::text[], %(leases)s::text[]) AS w(id, lease)
+WHERE runs.id = w.id AND runs.lease_id = w.lease AND runs.state = 'running'
+RETURNING runs.id, runs.lease_id, runs.cancel_requested
+"""
+
+
+def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+    """Lock the runs whose (run id, lease id) still hold; their ``cancel_requested``."""
+    pairs = sorted(set(leases))  # one lock order for every writer
+    rows = _run(session, _FENCE, {"ids": [p[0] for p in pairs],
+                                  "leases": [p[1] for p in pairs]}).all()
+    return {(r[0], r[1]): bool(r[2]) for r in rows}
+
+
+@cache
+def _insert_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...],
+                protect_state: str | None) -> str:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    sql = (f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM '
+           f"json_to_recordset(%(rows)s::json) AS r({recordset(table, columns)})")
+    if conflict:
+        sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns
+                         if c not in conflict and c != "id")
+        sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+        if protect_state:
+            sql += f" WHERE \"{table.name}\".state <> '{protect_state}'"
+    return sql
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], *,
+                conflict: tuple[str, ...] = (), protect_state: str | None = None) -> None:
+    """Insert ``rows`` (same keys) in one statement; with ``conflict``, update the existing
+    row instead, unless its state is ``protect_state``."""
+    if rows:
+        columns = tuple(rows[0])
+        _run(session, _insert_sql(table, columns, conflict, protect_state),
+             {"rows": payload(rows, columns)})
+
+
+@cache
+def _finish_sql(table: Table, columns: tuple[str, ...]) -> str:
+    sets = ", ".join(f'"{c}" = r."{c}"' for c in columns)
+    return (f'UPDATE "{table.name}" AS t SET {sets} FROM json_to_recordset(%(rows)s::json) '
+            f"AS r(_run text, _lease text, {recordset(table, columns)}) "
+            "WHERE t.id = r._run AND t.lease_id = r._lease AND t.state = 'running' "
+            "RETURNING t.id")
+
+
+def finish_many(session: Session, table: Table,
+                finishes: Sequence[tuple[str, str, dict[str, Any]]]) -> set[str]:
+    """Write each running run's next state under its lease, one statement per column set;
+    the run ids written (a missing one lost its lease)."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for run_id, lease_id, values in finishes:
+        shapes.setdefault(tuple(sorted(values)), []).append(
+            {"_run": run_id, "_lease": lease_id, **values})
+    done: set[str] = set()
+    for columns, rows in shapes.items():
+        found = _run(session, _finish_sql(table, columns),
+                     {"rows": payload(rows, ("_run", "_lease", *columns))}).all()
+        done.update(r[0] for r in found)
+    return done
