@@ -129,6 +129,9 @@ def measure(url: str, graphs: int, queries: int) -> dict[str, Any]:
             "noop_processed": again.kinds["graph"].processed}
 
 
+NOOP_OVER_BACKFILL_FLOOR = 0.5
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -153,7 +156,15 @@ def main() -> int:
         print(f"postgres: {out['postgres']}", file=sys.stderr, flush=True)
     finally:
         server.stop()
+    out["smoke_floor_noop_over_backfill"] = NOOP_OVER_BACKFILL_FLOOR
     print(json.dumps(out, sort_keys=True))
+    # A coverage pass with nothing to do must cost a fraction of a backfill (same run).
+    slow = [db for db in ("sqlite", "postgres")
+            if (out[db]["noop_over_backfill"] or 0) > NOOP_OVER_BACKFILL_FLOOR]
+    if args.smoke and slow:
+        print(f"a no-op coverage pass costs more than {NOOP_OVER_BACKFILL_FLOOR}x a backfill "
+              f"on {', '.join(slow)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -167,6 +167,9 @@ def summary(samples: list[float], reference_p50: float | None) -> dict[str, Any]
     return out
 
 
+DEEP_OVER_FIRST_FLOOR = 3.0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -187,8 +190,13 @@ def main() -> int:
     finally:
         server.stop()
     out = {"rows": rows, "repeats": repeats, "load_s": round(load_s, 1), "aim_p95_ms": AIM_MS,
-           **results}
+           **results, "smoke_floor_deep_over_first_p50": DEEP_OVER_FIRST_FLOOR}
     print(json.dumps(out, sort_keys=True))
+    # Keyset pages cost the same however deep: a ratio measured in the same run.
+    if args.smoke and results["deep_over_first_p50"] > DEEP_OVER_FIRST_FLOOR:
+        print(f"a deep page costs {results['deep_over_first_p50']}x the first page "
+              f"(floor {DEEP_OVER_FIRST_FLOOR}x)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -189,7 +189,7 @@ class Settings(BaseSettings):
     """When the `search_coverage` system job runs (cron, UTC); it also runs once at start-up."""
 
     # --- schedules (SPEC §7) ------------------------------------------------
-    dispatch_batch_size: int = Field(500, gt=0)
+    dispatch_batch_size: int = Field(2000, gt=0)
     """Due schedules taken per dispatcher batch."""
     default_catchup_window_s: float = Field(3600.0, ge=0)
     """Missed fires older than this (scheduler down) are recorded as missed."""

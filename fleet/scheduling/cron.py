@@ -20,6 +20,7 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fleet.clock import as_utc
@@ -302,8 +303,14 @@ def parse(text: str, tz: str = "UTC") -> CronExpr:
     """Parse a five-field cron expression (or an ``@`` macro) in zone ``tz``.
 
     Raises InvalidInput listing every problem; an expression that can never
-    fire (``0 0 30 2 *``) is refused too.
+    fire (``0 0 30 2 *``) is refused too. Parsed expressions are cached: many
+    schedules share a few expressions, and the dispatcher evaluates each every tick.
     """
+    return _parse(text, tz)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str, tz: str) -> CronExpr:
     problems: list[str] = []
     zone_info: ZoneInfo | None = None
     try:

@@ -81,6 +81,7 @@ class _Batch:
     runs: list[NewRun] = field(default_factory=list)
     fires: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    plans: dict[tuple[Any, ...], Plan] = field(default_factory=dict)  # shared, read-only
     remove: list[tuple[str, str]] = field(default_factory=list)  # (schedule id, reason)
     pause: list[tuple[Schedule, str]] = field(default_factory=list)
     cancel: list[str] = field(default_factory=list)  # schedule ids whose active runs end
@@ -121,13 +122,19 @@ def _decide(schedule: Schedule, graph: Graph | None, active: bool, now: datetime
             batch.pause.append((schedule, f"graph {graph.id} version {graph.version} is no "
                                           "longer valid: " + "; ".join(problems)))
             return None
-        return plan(
-            expr, schedule.next_run_at, now,
-            catchup=schedule.catchup_policy, window_s=schedule.catchup_window_s,
-            grace_s=settings.schedule_misfire_grace_s, overlap=schedule.overlap_policy,
-            active=active, buffered_for=schedule.buffered_for,
-            max_fires=settings.max_schedule_catchup_fires,
-        )
+        # Schedules due together mostly share their cron, zone and policies: plan once.
+        key = (expr, schedule.next_run_at, schedule.catchup_policy, schedule.catchup_window_s,
+               schedule.overlap_policy, active, schedule.buffered_for)
+        found = batch.plans.get(key)
+        if found is None:
+            found = batch.plans[key] = plan(
+                expr, schedule.next_run_at, now,
+                catchup=schedule.catchup_policy, window_s=schedule.catchup_window_s,
+                grace_s=settings.schedule_misfire_grace_s, overlap=schedule.overlap_policy,
+                active=active, buffered_for=schedule.buffered_for,
+                max_fires=settings.max_schedule_catchup_fires,
+            )
+        return found
     except InvalidInput as exc:
         batch.pause.append((schedule, f"schedule can no longer be evaluated: {exc.message}: "
                                       + "; ".join(exc.problems)))

@@ -37,17 +37,20 @@ def _pg_type(column: Any) -> str:
     return "text"
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, seen: dict[datetime, str]) -> Any:
     if isinstance(value, datetime):  # stored naive UTC, as UTCDateTime does
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat()
+        text = seen.get(value)
+        if text is None:  # a batch repeats the same few instants: convert each once
+            naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+            text = seen[value] = naive.isoformat()
+        return text
     return value
 
 
 def payload(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """``rows`` as one JSON array of objects with ``columns`` (timestamps as naive UTC)."""
-    return json.dumps([{c: _plain(r.get(c)) for c in columns} for r in rows],
+    seen: dict[datetime, str] = {}
+    return json.dumps([{c: _plain(r.get(c), seen) for c in columns} for r in rows],
                       separators=(",", ":"), default=str)
 
 

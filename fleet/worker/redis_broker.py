@@ -18,7 +18,6 @@ from uuid import uuid4
 
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import current_millis
 from dramatiq.errors import DecodeError
 
 log = logging.getLogger(__name__)
@@ -68,23 +67,29 @@ class FleetRedisBroker(RedisBroker):
         return _SafeConsumer
 
     def enqueue_many(self, messages: Sequence[Message[Any]]) -> None:
-        """Enqueue ``messages`` in ONE Redis round trip (a pipeline of Dramatiq's own script).
+        """Enqueue ``messages`` in ONE Redis round trip.
 
-        Middleware sees each message as with :meth:`enqueue`; a failure raises (the
-        caller's runs stay queued and unsent, for the re-send sweep).
+        What Dramatiq's ``enqueue`` script does per message (the message stored in
+        the queue's hash, its id pushed on the queue's list), done for the whole
+        batch by one HSET and one RPUSH per queue in a MULTI: consumers see the
+        same keys. Middleware sees each message as with :meth:`enqueue`; a failure
+        raises (the caller's runs stay queued and unsent, for the re-send sweep).
         """
-        dispatch = self.scripts["dispatch"]
+        if not messages:
+            return
         ready = []
-        with self.client.pipeline(transaction=False) as pipe:
-            for message in messages:
-                message = message.copy(options={"redis_message_id": str(uuid4())})
-                self.emit_before("enqueue", message, None)
-                dispatch(keys=[self.namespace], client=pipe, args=[
-                    "enqueue", current_millis(), message.queue_name, self.broker_id,
-                    self.heartbeat_timeout, self.dead_message_ttl,
-                    self._should_do_maintenance("enqueue"), self._max_unpack_size(),
-                    message.options["redis_message_id"], message.encode()])
-                ready.append(message)
+        by_queue: dict[str, dict[str, bytes]] = {}
+        for message in messages:
+            message = message.copy(options={"redis_message_id": str(uuid4())})
+            self.emit_before("enqueue", message, None)
+            by_queue.setdefault(message.queue_name, {})[
+                message.options["redis_message_id"]] = message.encode()
+            ready.append(message)
+        with self.client.pipeline(transaction=True) as pipe:
+            for queue_name, batch in by_queue.items():
+                full = f"{self.namespace}:{queue_name}"
+                pipe.hset(f"{full}.msgs", mapping=batch)  # type: ignore[arg-type]
+                pipe.rpush(full, *batch)
             pipe.execute()
         for message in ready:
             self.emit_after("enqueue", message, None)

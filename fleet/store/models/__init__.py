@@ -14,6 +14,7 @@ from fleet.store.models.idempotency import IdempotencyKey
 from fleet.store.models.jobs import SystemJob
 from fleet.store.models.metrics import MetricCounter, MetricWatermark
 from fleet.store.models.runs import (
+    ACTIVE_PREDICATE,
     ACTIVE_STATES,
     TERMINAL_STATES,
     NodeRun,
@@ -27,6 +28,7 @@ from fleet.store.models.search import SearchEntry
 from fleet.store.models.tokens import ApiToken
 
 __all__ = [
+    "ACTIVE_PREDICATE",
     "ACTIVE_STATES",
     "TERMINAL_STATES",
     "Alert",
