@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,10 @@ FORMAT_VERSION = 1
 
 def _dt(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value is not None else None
+
+
+def _shallow(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _parse_dt(value: str | None) -> datetime | None:
@@ -49,8 +53,8 @@ class NodeExecution:
         return max(0.0, (self.ended_at - self.started_at).total_seconds())
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        d = asdict(self)
+        """JSON-ready form (shares its values with the execution: no deep copy per run)."""
+        d = _shallow(self)
         d["started_at"], d["ended_at"] = _dt(self.started_at), _dt(self.ended_at)
         d["duration_s"] = self.duration_s
         return d
@@ -78,8 +82,8 @@ class FlowEvent:
     truncated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        d = asdict(self)
+        """JSON-ready form (shares its values with the event)."""
+        d = _shallow(self)
         d["at"] = _dt(self.at)
         return d
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +40,7 @@ from fleet.errors import (
 from fleet.runs import block_services, checks, fsm
 from fleet.runs.checks import GRAPH_VERSIONS, GraphVersions
 from fleet.runs.leases import Lease
-from fleet.runs.writer import RunWriter, event_row
+from fleet.runs.writer import Pending, RunWriter, Written, event_row
 from fleet.settings import Settings
 from fleet.store import hotpath
 from fleet.store.models import RunState
@@ -142,7 +143,16 @@ def _load(open_session: Callable[[], Session], lease: Lease,
 
 
 class _Persister:
-    """Writes each finished execution (and its routed outputs) under the lease fence."""
+    """Writes each finished execution (and its routed outputs) under the lease fence.
+
+    A checkpoint is queued and the flow goes on: the nodes that depend on it may
+    start, but the run is not finished (nor suspended) before :meth:`flush` has
+    seen every checkpoint committed, and the writer commits a run's writes in
+    order, so a node is never recorded done before the node it depended on. A
+    crash loses what was not committed yet: those nodes are redone, as before.
+    What a committed write says (the lease is gone, a cancel was requested)
+    stops the flow at the next node.
+    """
 
     def __init__(self, writer: RunWriter, lease: Lease, settings: Settings,
                  stop: StopSignal | None) -> None:
@@ -150,6 +160,9 @@ class _Persister:
         self.lease = lease
         self.settings = settings
         self.stop = stop
+        self.pending: deque[Pending] = deque()
+        self.lost = False
+        self.cancel_requested = False
 
     def __call__(self, fin: Finished, events: list[FlowEvent]) -> str | None:
         if fin.replayed:
@@ -172,12 +185,28 @@ class _Persister:
                           sink_node=e.target_node, sink_pin=e.target_pin, data=e.data,
                           detail="truncated" if e.truncated else None) for e in events]
         # A database outage costs time, not the run: the writer retries within the budget.
-        written = self.writer.checkpoint(self.lease.run_id, self.lease.lease_id, node_run, rows)
-        if not written.held:
-            return "lease_lost"
-        if written.cancel_requested:
-            return "cancelled"
-        return self.stop_reason()
+        self.pending.append(self.writer.checkpoint_later(self.lease.run_id, self.lease.lease_id,
+                                                         node_run, rows))
+        return self._settled() or self.stop_reason()
+
+    def _settled(self) -> str | None:
+        """What the writes committed so far say (raises a failed write's error)."""
+        while self.pending and self.pending[0].done():
+            self._note(self.pending.popleft().wait())
+        return self._reason()
+
+    def flush(self) -> str | None:
+        """Wait for every queued checkpoint; ``lease_lost`` / ``cancelled`` or None."""
+        while self.pending:
+            self._note(self.pending.popleft().wait())
+        return self._reason()
+
+    def _note(self, written: Written) -> None:
+        self.lost = self.lost or not written.held
+        self.cancel_requested = self.cancel_requested or written.cancel_requested
+
+    def _reason(self) -> str | None:
+        return "lease_lost" if self.lost else "cancelled" if self.cancel_requested else None
 
     def stop_reason(self) -> str | None:
         return self.stop.reason() if self.stop is not None else None
@@ -242,9 +271,15 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
                     services=prepared.services)
     try:
         result = flow.run()
+        written = persister.flush()
     finally:
         prepared.close()
     end = clock()
+    if written == "lease_lost":
+        log.info("run %s: lease %s lost while checkpointing; nothing more written",
+                 lease.run_id, lease.lease_id)
+        return Outcome(lease.run_id, None, reason="lease_lost", executed=result.executed,
+                       replayed=result.replayed, elapsed_s=time.perf_counter() - t0)
     tracker = Tracker(lease.run_id, started_at=start, ended_at=end,
                       executions=[f.record() for f in result.finished], events=result.events)
     elapsed = time.perf_counter() - t0

@@ -62,6 +62,25 @@ class _Write:
     error: BaseException | None = None
 
 
+class Pending:
+    """A queued write: whether it is committed yet, and its outcome once it is."""
+
+    def __init__(self, write: _Write) -> None:
+        self._write = write
+
+    def done(self) -> bool:
+        """Whether the write was committed (or failed)."""
+        return self._write.done.is_set()
+
+    def wait(self) -> Written:
+        """Block until committed; the outcome, or raise the write's error."""
+        self._write.done.wait()
+        if self._write.error is not None:
+            raise self._write.error
+        assert self._write.result is not None
+        return self._write.result
+
+
 def _apply(session: Session, writes: Sequence[_Write]) -> None:
     """Apply ``writes`` in the session's transaction (the caller commits)."""
     held = hotpath.fence(session, [(w.run_id, w.lease_id) for w in writes])
@@ -101,7 +120,18 @@ class RunWriter:
     def checkpoint(self, run_id: str, lease_id: str, node_run: dict[str, Any],
                    events: list[dict[str, Any]]) -> Written:
         """Persist one finished node execution under the lease; blocks until committed."""
-        return self._submit(_Write(run_id, lease_id, node_run=node_run, events=events))
+        return self.checkpoint_later(run_id, lease_id, node_run, events).wait()
+
+    def checkpoint_later(self, run_id: str, lease_id: str, node_run: dict[str, Any],
+                         events: list[dict[str, Any]]) -> Pending:
+        """Queue one checkpoint and return at once; :meth:`Pending.wait` for its outcome.
+
+        Writes are committed in the order they were queued: a later write of the
+        same run (its next checkpoint, its finish) commits with this one or after it.
+        """
+        write = _Write(run_id, lease_id, node_run=node_run, events=events)
+        self._enqueue(write)
+        return Pending(write)
 
     def finish(self, run_id: str, lease_id: str, values: dict[str, Any],
                events: list[dict[str, Any]]) -> Written:
@@ -119,16 +149,15 @@ class RunWriter:
     # --- internals -------------------------------------------------------------------
 
     def _submit(self, write: _Write) -> Written:
+        self._enqueue(write)
+        return Pending(write).wait()
+
+    def _enqueue(self, write: _Write) -> None:
         if self.window_s <= 0:
             self._commit([write])
         else:
             self._ensure_thread()
             self._queue.put(write)
-            write.done.wait()
-        if write.error is not None:
-            raise write.error
-        assert write.result is not None
-        return write.result
 
     def _ensure_thread(self) -> None:
         with self._lock:
