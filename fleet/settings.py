@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     # --- schedules (SPEC §7) ------------------------------------------------
     dispatch_batch_size: int = Field(2000, gt=0)
     """Due schedules taken per dispatcher batch."""
+    dispatch_parallel: int = Field(2, ge=1, le=16)
+    """Batches one dispatcher pass works on at once on PostgreSQL (each takes its own
+    schedules, `SKIP LOCKED`); SQLite takes one at a time."""
     default_catchup_window_s: float = Field(3600.0, ge=0)
     """Missed fires older than this (scheduler down) are recorded as missed."""
     max_schedule_catchup_fires: int = Field(100, gt=0)

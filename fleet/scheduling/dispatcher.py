@@ -19,6 +19,7 @@ Each pass works in batches, one transaction each:
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,6 +65,14 @@ class DispatchReport(Report):
     run_ids: list[str] = field(default_factory=list)
     unsent: list[str] = field(default_factory=list)
     batches: int = 0
+
+    def merge(self, other: DispatchReport) -> None:
+        """Add what another lane of the same pass did."""
+        for name in ("examined", "fired", "missed", "skipped", "failed", "buffered",
+                     "duplicates", "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("removed", "paused", "cancelled", "cancel_requested", "run_ids", "unsent"):
+            getattr(self, name).extend(getattr(other, name))
 
     def summary(self) -> str:
         """One line for logs and the CLI."""
@@ -275,6 +284,28 @@ def _dispatch(session: Session, schedules: list[Schedule], now: datetime, ctx: J
     _notify(session, paused, now, ctx)
 
 
+def _drain(session: Session, now: datetime, ctx: JobContext, checker: CachedChecker,
+           report: DispatchReport) -> None:
+    """Take due batches until none is left (or one is seen twice: a bug, stop)."""
+    size = ctx.settings.dispatch_batch_size
+    seen: set[str] = set()
+    for _ in range(_MAX_BATCHES):
+        begin_write(session, "dispatcher")
+        batch = store.due_batch(session, now, size)
+        if not batch:
+            session.commit()
+            break
+        if any(s.id in seen for s in batch):
+            session.rollback()
+            log.error("dispatcher saw schedule(s) again in one pass; stopping this pass")
+            break
+        seen.update(s.id for s in batch)
+        report.examined += len(batch)
+        _dispatch(session, batch, now, ctx, checker, report)
+        if len(batch) < size:
+            break
+
+
 def run_once(session: Session, now: datetime, ctx: JobContext, *,
              registry: BlockRegistry | None = None) -> DispatchReport:
     """Fire every schedule due at ``now``, in batches; commits per batch, sends after commit.
@@ -302,22 +333,33 @@ def run_once(session: Session, now: datetime, ctx: JobContext, *,
         if len(batch) < size:
             break
 
-    seen: set[str] = set()
-    for _ in range(_MAX_BATCHES):
-        begin_write(session, "dispatcher")
-        batch = store.due_batch(session, now, size)
-        if not batch:
-            session.commit()
-            break
-        if any(s.id in seen for s in batch):
-            session.rollback()
-            log.error("dispatcher saw schedule(s) again in one pass; stopping this pass")
-            break
-        seen.update(s.id for s in batch)
-        report.examined += len(batch)
-        _dispatch(session, batch, now, ctx, check, report)
-        if len(batch) < size:
-            break
+    lanes = ctx.settings.dispatch_parallel if store.locks_rows(session) else 1
+    if lanes <= 1:
+        _drain(session, now, ctx, check, report)
+    else:
+        # Due batches are taken with SKIP LOCKED: several lanes never take the same
+        # schedule, and one lane's database round trips overlap another's work.
+        reports = [DispatchReport() for _ in range(lanes)]
+        errors: list[BaseException] = []
+        bind = session.get_bind()
+
+        def lane(i: int) -> None:
+            try:
+                with Session(bind, expire_on_commit=False) as own:
+                    _drain(own, now, ctx, check, reports[i])
+            except BaseException as exc:  # raised in the caller's thread below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=lane, args=(i,), name=f"fleet-dispatch-{i}")
+                   for i in range(lanes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for r in reports:
+            report.merge(r)
+        if errors:
+            raise errors[0]
     if report.examined:
         log.info(report.summary())
     return report

@@ -80,6 +80,12 @@ def update_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     bulk.update_rows(session, Schedule.__table__, rows)  # type: ignore[attr-defined]
 
 
+def locks_rows(session: Session) -> bool:
+    """Whether :func:`due_batch` locks only the rows it takes (PostgreSQL's SKIP LOCKED),
+    so several passes may take batches at once; SQLite locks the whole database."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def due_batch(session: Session, now: datetime, limit: int) -> list[Schedule]:
     """Unpaused schedules with ``next_run_at <= now``, earliest first, locked for this pass.
 
