@@ -57,6 +57,20 @@ def test_due_schedule_creates_one_queued_run_and_sends_it(
     assert again.fired == 0 and len(sender.sent) == 1
 
 
+def test_many_due_schedules_in_several_batches_and_lanes_fire_once_each(
+        session: Session, now: datetime, ctx: JobContext, sender: RecordingSender) -> None:
+    make_graph(session, now)
+    schedules = [_add(session, now, "*/5 * * * *", inputs={}) for _ in range(23)]
+    lanes = JobContext(settings=ctx.settings.model_copy(
+        update={"dispatch_batch_size": 4, "dispatch_parallel": 3}),
+        send_run=ctx.send_run, send_many=ctx.send_many, alerts=ctx.alerts)
+    report = dispatcher.run_once(session, now + timedelta(minutes=5, seconds=1), lanes)
+    assert report.fired == 23 and report.examined == 23
+    assert report.batches >= 6  # batches of 4 (on PostgreSQL spread over three lanes)
+    assert sorted(sender.sent) == sorted(report.run_ids) and len(set(sender.sent)) == 23
+    assert all(len(_fired(session, s.id)) == 1 for s in schedules)
+
+
 def test_duplicate_fire_is_impossible(session: Session, now: datetime, ctx: JobContext,
                                       sender: RecordingSender) -> None:
     """A second dispatcher that already fired the instant (next_run_at not yet moved)."""
