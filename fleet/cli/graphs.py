@@ -59,7 +59,7 @@ def owner_of(session: Session, cli: CliContext, graph_id: str, user: str | None,
     if scope is not None:
         return scope
     owners = lookup.graph_owners(session, graph_id)
-    session.rollback()
+    session.commit()
     if not owners:
         raise NotFound(f"graph {graph_id} does not exist; see `fleet graphs list --operator`")
     if len(owners) > 1:

@@ -36,7 +36,7 @@ def resolve(session: Session, kind: str, ref: str, user_id: str | None) -> str:
     if not ref:
         raise InvalidInput(f"a {kind} id is required", [f"give a {kind} id or a prefix of one"])
     found = lookup.ids_with_prefix(session, kind, ref, user_id=user_id, limit=SHOWN + 1)
-    session.rollback()
+    session.commit()
     if ref in found:
         return ref
     if not found:

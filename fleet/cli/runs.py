@@ -173,6 +173,10 @@ def _acted(run: Run, json_out: bool, verb: str) -> None:
     line.append(run.id, style="bold")
     if verb == "cancel" and run.state == RunState.RUNNING.value:
         line.append(": cancel requested; it stops at the next node boundary")
+    elif verb in {"approve", "complete-tool"} and run.state in {RunState.QUEUED.value,
+                                                                RunState.RUNNING.value}:
+        done = "approved" if verb == "approve" else "tool result delivered"
+        line.append(f": {done}; {run.state}, it resumes from its checkpoint")
     else:
         line.append(f" {run.state}")
     console.print(line)

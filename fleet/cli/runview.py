@@ -359,7 +359,7 @@ def watch(cli: CliContext, run_id: str, owner: str | None, *, timeout_s: float |
         def _log(v: RunView) -> None:
             states = {"run": v.run.state, **{n.node_id: n.state for n in v.nodes}}
             for key, state in states.items():
-                if seen.get(key) != state:
+                if seen.get(key, "pending") != state:  # nodes start pending: say when they move
                     seen[key] = state
                     what = "run" if key == "run" else f"node {key}"
                     console.print(Text(f"{utcnow().strftime('%H:%M:%S')} {what} {state}"))

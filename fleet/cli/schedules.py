@@ -128,7 +128,7 @@ def show(ctx: typer.Context, schedule_id: str = typer.Argument(..., help="Id or 
     with cli.session() as session:
         full = resolve(session, "schedule", schedule_id, owner)
         view = service.view(service.get_owned(session, full, owner), now, count)
-        session.rollback()
+        session.commit()
     if json_out:
         print_json(view.to_dict())
     else:

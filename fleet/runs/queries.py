@@ -140,7 +140,7 @@ def run_view(session: Session, run_id: str, *, user_id: str | None) -> RunView:
     nodes = progress(run.state, graph.definition if graph else None, rows, events,
                      run.started_at)
     view = RunView(run, nodes, rows, events, lookup.retries_of(session, run.id))
-    session.rollback()  # end the read: the next poll sees new writes
+    session.commit()  # end the read (keeping the rows loaded): the next poll sees new writes
     return view
 
 
@@ -150,7 +150,7 @@ def wait_hint(session: Session, run: Run) -> str:
     if state == RunState.QUEUED.value:
         ahead = lookup.queue_position(session, run)
         online = lookup.online_runtimes(session)
-        session.rollback()
+        session.commit()
         workers = (f"{len(online)} worker process(es) online" if online else
                    "no worker is online: start one with `fleet dev` (or the Procfile's "
                    "worker line)")
