@@ -16,6 +16,7 @@ from fleet.cli.context import (
     console,
     ctx_of,
     handle_errors,
+    keep_ids_whole,
     print_json,
     short_ids,
 )
@@ -113,6 +114,7 @@ def list_(ctx: typer.Context, run: str | None = typer.Option(None, "--run",
         table.add_row(ids[r["id"]], Text(r["name"]), r["scope"], str(r["size"]),
                       Text(r["content_type"]),
                       r["expires_at"].isoformat() if r["expires_at"] else "never")
+    keep_ids_whole(table, ids)
     console.print(table)
 
 

@@ -62,7 +62,8 @@ def list_(json_out: bool = JSON) -> None:
         print_json(blocks)
         return
     table = Table(title=f"blocks ({len(blocks)})")
-    for col in ("block", "inputs (* required)", "outputs", "description"):
+    table.add_column("block", no_wrap=True)
+    for col in ("inputs (* required)", "outputs", "description"):
         table.add_column(col)
     for b in blocks:
         inputs = ", ".join(n + ("*" if p["required"] else "") for n, p in b["inputs"].items())
@@ -85,7 +86,8 @@ def show(name: str = typer.Argument(..., help="The block id, e.g. template."),
     console.print(Text(info["id"], style="bold"))
     console.print(Text(info["description"]))
     inputs = Table(title="inputs")
-    for col in ("pin", "type", "required", "default", "description"):
+    inputs.add_column("pin", no_wrap=True)
+    for col in ("type", "required", "default", "description"):
         inputs.add_column(col)
     for pin, p in info["inputs"].items():
         inputs.add_row(Text(pin), Text(p["type"]), "yes" if p["required"] else "",
@@ -93,7 +95,8 @@ def show(name: str = typer.Argument(..., help="The block id, e.g. template."),
                        Text(p["description"]))
     console.print(inputs)
     outputs = Table(title="outputs")
-    for col in ("pin", "type", "description"):
+    outputs.add_column("pin", no_wrap=True)
+    for col in ("type", "description"):
         outputs.add_column(col)
     for pin, p in info["outputs"].items():
         outputs.add_row(Text(pin), Text(p["type"]), Text(p["description"]))

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from fleet.settings import Settings
 
 __all__ = ["ARGV_KEY", "VERBOSE_KEY", "CliContext", "console", "ctx_of", "esc", "fail",
-           "handle_errors", "print_json", "short_ids"]
+           "handle_errors", "keep_ids_whole", "print_json", "short_ids"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -110,9 +110,11 @@ class CliContext:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session on the configured database; driver errors become FleetErrors."""
-        from sqlalchemy.exc import SQLAlchemyError  # lazy: start-up time
+        # lazy: start-up time (sqlalchemy)
+        from sqlalchemy.exc import SQLAlchemyError
         from sqlmodel import Session
 
+        # lazy: start-up time (the store)
         from fleet.store.diagnose import explain
 
         engine = self.engine
@@ -199,6 +201,13 @@ def handle_errors(fn: Callable[P, T]) -> Callable[P, T]:
             exit_with(exc)
 
     return wrapper
+
+
+def keep_ids_whole(table: Any, shown: dict[str, str], column: int = 0) -> None:
+    """Never wrap or cut the id column of ``table`` (other columns give way)."""
+    col = table.columns[column]
+    col.no_wrap = True
+    col.min_width = max((len(v) for v in shown.values()), default=2)
 
 
 def short_ids(ids: Iterable[str], wide: bool = False, minimum: int = 8) -> dict[str, str]:

@@ -23,6 +23,7 @@ from fleet.cli.context import (
     console,
     ctx_of,
     handle_errors,
+    keep_ids_whole,
     print_json,
     short_ids,
 )
@@ -127,6 +128,7 @@ def list_(ctx: typer.Context, user: str | None = USER, wide: bool = WIDE,
                       Text(r["username"] or r["client_id"] or ""),
                       r["expires_at"].isoformat() if r["expires_at"] else "",
                       "yes" if r["refreshable"] else "")
+    keep_ids_whole(table, ids)
     console.print(table)
 
 

@@ -21,6 +21,7 @@ from fleet.cli.context import (
     console,
     ctx_of,
     handle_errors,
+    keep_ids_whole,
     print_json,
     short_ids,
 )
@@ -276,6 +277,7 @@ def list_cmd(ctx: typer.Context,
                       Text(f"{r.graph_id} v{r.graph_version}"), Text(r.user_id),
                       f"{r.attempt_count}/{r.max_attempts}",
                       r.created_at.strftime("%Y-%m-%d %H:%M:%S"), Text(r.error_code or ""))
+    keep_ids_whole(table, ids)
     console.print(table)
 
 

@@ -325,13 +325,13 @@ def watch_frame(view: RunView, now: datetime) -> Group:
                        now)
     head.append(f"  elapsed {elapsed:.1f}s" if elapsed is not None else "  not started")
     head.append(f"  attempt {run.attempt_count}/{run.max_attempts}")
+    progress = Text(f"{view.done}/{len(view.nodes)} nodes done")
+    if view.current:
+        progress.append(f"  current: {', '.join(view.current)}")
     retried = sum(n.failures for n in view.nodes if n.state != "failed")
     if retried:
-        head.append(f"  node retries {retried}")
-    head.append(f"  {view.done}/{len(view.nodes)} nodes done")
-    if view.current:
-        head.append(f"  current: {', '.join(view.current)}")
-    return Group(head, nodes_table(view, now, title=None))
+        progress.append(f"  node retries: {retried}")
+    return Group(head, progress, nodes_table(view, now, title=None))
 
 
 def watch(cli: CliContext, run_id: str, owner: str | None, *, timeout_s: float | None,

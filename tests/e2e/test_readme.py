@@ -10,6 +10,7 @@ set. Each command's exit code must be the one the README promises: 0, or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -126,10 +127,9 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
             pytest.fail("the README walkthrough did not finish in 420 s:\n"
                         + log.read_text()[-4000:])
         finally:
-            try:  # `fleet dev &` and anything else the walkthrough left behind
+            # `fleet dev &` and anything else the walkthrough left behind
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     ran = dict(line.split() for line in rc_file.read_text().splitlines()) \
         if rc_file.exists() else {}
     drift = [f"line {c.number}: `{c.line.strip()}` exited {ran.get(str(c.number), 'never')}, "
