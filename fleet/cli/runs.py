@@ -7,6 +7,8 @@ be shortened to any unique prefix. Exit codes: see :mod:`fleet.cli.errors`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -28,13 +30,13 @@ from fleet.cli.context import (
 from fleet.cli.ids import resolve
 from fleet.cli.inputs import parse_credentials, parse_inputs, read_json_value
 from fleet.clock import utcnow
-from fleet.engine.blocks.registry import BlockRegistry, default_registry
 from fleet.errors import InvalidInput
-from fleet.ports import RunSender
-from fleet.runs import control
-from fleet.runs.submit import submit
 from fleet.store import runs as store
 from fleet.store.models import ACTIVE_STATES, Run, RunState
+
+if TYPE_CHECKING:
+    from fleet.engine.blocks.registry import BlockRegistry
+    from fleet.ports import RunSender
 
 app = typer.Typer(help="Submit, watch, inspect, retry and act on runs.", no_args_is_help=True)
 
@@ -57,6 +59,9 @@ def _sender(cli: CliContext) -> RunSender:
 
 
 def _registry() -> BlockRegistry:
+    # lazy: the blocks (httpx among them) load only for the commands that check graphs
+    from fleet.engine.blocks.registry import default_registry
+
     return default_registry()
 
 
@@ -110,6 +115,9 @@ def submit_cmd(
     inputs = parse_inputs(input_, inputs_json)
     credentials = parse_credentials(credential)
     owner = cli.user(user)
+    # lazy: the submission services load only for the commands that submit
+    from fleet.runs.submit import submit
+
     with cli.session() as session:
         run = submit(session, graph_id=graph_id, version=version, inputs=inputs,
                      user_id=owner, now=utcnow(), send=_sender(cli),
@@ -137,6 +145,9 @@ def retry_cmd(
     owner = _owner(cli, user, operator, f"runs retry {run_ref}")
     edits = parse_inputs(input_, inputs_json)
     run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
     with cli.session() as session:
         run = control.retry(session, run_id, now=utcnow(), send=_sender(cli),
                             registry=_registry(), settings=cli.settings,
@@ -192,6 +203,9 @@ def cancel_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id o
     cli = ctx_of(ctx)
     owner = _owner(cli, user, operator, f"runs cancel {run_ref}")
     run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
     with cli.session() as session:
         run = control.cancel(session, run_id, now=utcnow(), user_id=owner)
     _acted(run, json_out, "cancel")
@@ -206,6 +220,9 @@ def approve_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id 
     cli = ctx_of(ctx)
     owner = _owner(cli, user, operator, f"runs approve {run_ref}")
     run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
     with cli.session() as session:
         run = control.approve(session, run_id, now=utcnow(), send=_sender(cli), user_id=owner)
     _acted(run, json_out, "approve")
@@ -220,6 +237,9 @@ def reject_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id o
     cli = ctx_of(ctx)
     owner = _owner(cli, user, operator, f"runs reject {run_ref}")
     run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
     with cli.session() as session:
         run = control.reject(session, run_id, now=utcnow(), user_id=owner)
     _acted(run, json_out, "reject")
@@ -239,6 +259,9 @@ def complete_tool_cmd(ctx: typer.Context,
     owner = _owner(cli, user, operator, f"runs complete-tool {run_ref}")
     value = read_json_value(output, "--output")
     run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
     with cli.session() as session:
         run = control.complete_tool(session, run_id, node_id=node, output=value, now=utcnow(),
                                     send=_sender(cli), user_id=owner)

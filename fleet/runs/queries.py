@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from fleet.runs.control import visible
+from fleet.errors import NotFound
 from fleet.store import graphs as graph_store
 from fleet.store import lookup
 from fleet.store import node_runs as node_store
@@ -129,6 +129,20 @@ def progress(run_state: str, definition: dict[str, Any] | None, node_runs: list[
             view.state = "not run"
         views.append(view)
     return views
+
+
+def visible(session: Session, run_id: str, user_id: str | None) -> Run:
+    """The run, read afresh, if ``user_id`` (None: an operator) may see it; else NotFound.
+
+    The same answer as :func:`fleet.runs.control.visible` (this read-only module does
+    not load the control services and the blocks they check runs with).
+    """
+    run = run_store.get(session, run_id, fresh=True)
+    if run is None or (user_id is not None and run.user_id != user_id):
+        raise NotFound(f"run {run_id} does not exist"
+                       + (f" for user '{user_id}'" if user_id else "")
+                       + "; list runs with `fleet runs list`")
+    return run
 
 
 def run_view(session: Session, run_id: str, *, user_id: str | None) -> RunView:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,18 @@ def test_short_ids_are_the_shortest_unique_prefixes_of_at_least_8() -> None:
     assert short_ids(ids) == {ids[0]: ids[0][:10], ids[1]: ids[1][:10], ids[2]: ids[2][:10]}
     assert short_ids(ids[2:]) == {ids[2]: ids[2][:8]}
     assert short_ids(ids, wide=True) == {i: i for i in ids}
+
+
+def test_shell_completion_of_nouns_and_verbs() -> None:
+    fleet = str(Path(sys.executable).parent / "fleet")
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {**os.environ, "_FLEET_COMPLETE": "complete_bash", "COMP_WORDS": words,
+               "COMP_CWORD": str(cword)}
+        out = subprocess.run([fleet], env=env, capture_output=True, text=True, timeout=60,
+                             check=True)
+        return out.stdout.split()
+
+    assert complete("fleet ru", 1) == ["runs", "runtimes"]
+    assert complete("fleet runs re", 2) == ["retry", "reject"]
+    assert "--operator" in complete("fleet runs cancel --op", 3)
