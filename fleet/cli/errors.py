@@ -41,7 +41,7 @@ EXIT_WAITED_OUT = 3
 
 ARGV_KEY = "fleet.argv"
 VERBOSE_KEY = "fleet.verbose"
-UNEXPECTED_CODE = "E-FLEET-000"
+UNEXPECTED_CODE = FleetError.code  # the root's code: an error fleet did not expect
 
 log = logging.getLogger("fleet.cli")
 err_console = Console(stderr=True, highlight=False)

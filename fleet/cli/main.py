@@ -25,6 +25,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from fleet.cli import errors
 from fleet.cli.context import ARGV_KEY, VERBOSE_KEY, CliContext
+from fleet.errors import UsageError as FleetUsageError
 
 # Noun -> (module exposing register(root), one-line help shown by `fleet --help`).
 # tests/unit/cli/test_main.py checks that each module registers that noun with that help.
@@ -111,7 +112,7 @@ class LazyGroup(TyperGroup):
             return super().invoke(ctx)
         except UsageError as exc:
             if errors.json_requested(ctx):
-                errors.print_error_json("E-USAGE-001", exc.format_message(), [])
+                errors.print_error_json(FleetUsageError.code, exc.format_message(), [])
                 raise typer.Exit(errors.EXIT_USAGE) from None
             raise
         except errors.PASS_THROUGH:
