@@ -25,6 +25,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from fleet.cli import errors
 from fleet.cli.context import ARGV_KEY, VERBOSE_KEY, CliContext
+from fleet.errors import ConfigError
 from fleet.errors import UsageError as FleetUsageError
 
 # Noun -> (module exposing register(root), one-line help shown by `fleet --help`).
@@ -154,8 +155,11 @@ def build_app() -> typer.Typer:
                                                  is_eager=True,
                                                  help="Print fleet's version and exit.")
               ) -> None:
-        logging.basicConfig(level=logging.INFO if verbose else
-                            os.environ.get("FLEET_LOG_LEVEL", "WARNING").upper(),
+        level = os.environ.get("FLEET_LOG_LEVEL", "WARNING").upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ConfigError(f"FLEET_LOG_LEVEL = {level!r} is not a log level; use DEBUG, "
+                              "INFO, WARNING or ERROR")
+        logging.basicConfig(level=logging.INFO if verbose else level,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         ctx.meta[VERBOSE_KEY] = verbose
         if ctx.obj is None:

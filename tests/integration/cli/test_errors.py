@@ -121,6 +121,8 @@ def test_a_setting_that_fails_to_parse_names_the_variable_and_an_example(tmp_pat
                           "E-CONFIG-001")
     assert "FLEET_ALERT_URLS_OPS" in message and "separated by commas" in message
     assert "s3cr3t" not in message  # URLs may hold secrets: not repeated
+    level = _clean(fleet(tmp_path, "runs", "list", env={"FLEET_LOG_LEVEL": "chatty"}))
+    assert "FLEET_LOG_LEVEL = 'CHATTY' is not a log level" in level
     inconsistent = _clean(fleet(tmp_path, "runs", "list", env={"FLEET_LEASE_TTL_S": "5"}))
     assert "heartbeat_interval_s" in inconsistent and "lease_ttl_s" in inconsistent
 
