@@ -28,7 +28,7 @@ from typer import _click
 from typer._click.exceptions import ClickException
 from typer._click.globals import get_current_context
 
-from fleet.errors import FleetError, InvalidInput
+from fleet.errors import FleetError, InvalidInput, StoreNotReady
 
 PASS_THROUGH: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, ClickException)
 """Exceptions the command-line machinery prints itself (exits, usage errors)."""
@@ -95,6 +95,11 @@ def as_fleet_error(exc: BaseException, ctx: _click.Context | None = None) -> Fle
         from fleet.settings import settings_problem  # lazy: only when settings fail
 
         return settings_problem(exc)  # type: ignore[arg-type]
+    if module == "alembic":  # a migration state this version cannot use
+        return StoreNotReady(f"the database's migrations cannot be brought to this version of "
+                             f"fleet ({str(exc).strip().splitlines()[0]}); is the database "
+                             "newer than this fleet? Upgrade fleet, or point "
+                             "FLEET_DATABASE_URL at another database")
     if module in {"sqlalchemy", "psycopg", "sqlite3"}:
         from fleet.store.diagnose import explain  # lazy: only when the database fails
 
