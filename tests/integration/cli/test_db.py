@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def test_upgrade_copies_the_demo_database_and_restarts_its_schedule(tmp_path: Pa
     db = tmp_path / "dev.sqlite"
     settings = Settings(database_url=f"sqlite:///{db}", artifacts_url=str(tmp_path / "a"),
                         _env_file=None)  # type: ignore[call-arg]
-    example = make_engine(f"sqlite:///{EXAMPLE}")
+    shutil.copy(EXAMPLE, tmp_path / "example.sqlite")  # opening it (WAL) would change it
+    example = make_engine(f"sqlite:///{tmp_path / 'example.sqlite'}")
     with Session(example) as s:
         [built] = schedule_store.list_schedules(s)
     example.dispose()
