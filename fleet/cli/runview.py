@@ -19,7 +19,7 @@ from fleet.cli.context import CliContext, console, esc, print_json
 from fleet.cli.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_WAITED_OUT
 from fleet.clock import as_utc, utcnow
 from fleet.engine.tracker import Tracker
-from fleet.runs.queries import TERMINAL, WAITING_STATES, NodeView, RunView, run_view, wait_hint
+from fleet.runs.progress import TERMINAL, WAITING_STATES, NodeView, RunView, run_view, wait_hint
 from fleet.store.models import NodeRun, Run, RunEvent
 
 RUN_FIELDS = ("id", "user_id", "graph_id", "graph_version", "schedule_id", "retry_of", "state",
