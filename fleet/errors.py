@@ -100,6 +100,31 @@ class NotWaiting(FleetError):
     code = "E-RUN-007"
 
 
+class Unauthenticated(FleetError):
+    """No valid API token was presented (missing, unknown, revoked or expired)."""
+
+    code = "E-AUTH-001"
+
+
+class ReadOnlyMode(NotAuthorized):
+    """FLEET_WEB_READ_ONLY is set: the API and dashboard refuse every action."""
+
+    code = "E-AUTH-002"
+
+
+class CsrfRejected(NotAuthorized):
+    """A dashboard form came without the CSRF token of the signed-in session."""
+
+    code = "E-AUTH-003"
+
+
+class Conflict(FleetError):
+    """The request conflicts with what is stored (an Idempotency-Key reused for another
+    request, a batch already running)."""
+
+    code = "E-INPUT-005"
+
+
 class StoreUnavailable(FleetError):
     """The database could not be reached after retries."""
 

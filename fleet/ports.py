@@ -25,6 +25,9 @@ from fleet.settings import Settings
 RunSender = Callable[[str], None]
 """Hands one run id to the broker (raises when the broker is unreachable)."""
 
+BatchSender = Callable[[Sequence[str]], None]
+"""Hands many run ids to the broker in one round trip (raises when it is unreachable)."""
+
 
 class Liveness(Protocol):
     """Where runtimes say they are alive (Redis keys with a TTL in production)."""
@@ -85,6 +88,7 @@ class JobContext:
     send_run: RunSender = _drop
     liveness: Liveness | None = None
     alerts: AlertPort | None = None
+    send_many: BatchSender | None = None  # many runs in one broker round trip, when it can
 
 
 class Report:

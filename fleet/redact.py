@@ -201,3 +201,24 @@ def install_secret_masking() -> None:
 
         logging.setLogRecordFactory(factory)
         _factory_installed = True
+_SECRET_KEY = re.compile(r"(?i)(secret|password|passwd|token|api_?key|authorization|cookie"
+                         r"|credential|private_?key)")
+
+
+def redact_data(value: Any, *, depth: int = 0) -> Any:
+    """JSON-like ``value`` with secrets masked, for showing run inputs and outputs.
+
+    Values under a key that names a secret (``password``, ``api_key``, ``token``, ...)
+    become ``***``; strings are passed through :func:`redact` (URLs, bearer tokens,
+    ``key=value`` secrets).
+    """
+    if depth > 32:
+        return MASK
+    if isinstance(value, dict):
+        return {k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
+                    else redact_data(v, depth=depth + 1)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v, depth=depth + 1) for v in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # --- runs and execution (SPEC §6) ---------------------------------------
     default_graph_timeout_s: float = Field(7200.0, gt=0)
     """Run timeout when the graph gives no `timeout_s`."""
+    group_commit_ms: float = Field(2.0, ge=0)
+    """Checkpoints and finishes of one worker process arriving this close together are
+    committed in one transaction (0: each on its own)."""
     node_concurrency: int = Field(4, ge=1)
     """Nodes of one run executing at once."""
     event_data_cap_bytes: int = Field(16_384, ge=256)
@@ -264,6 +267,43 @@ class Settings(BaseSettings):
     """Age at which a hit's recency bonus has halved."""
     search_candidates: int = Field(200, gt=0)
     """Best full-text matches re-ranked with recency per query."""
+    # --- web: API, dashboard, metrics (SPEC §12) ------------------------------
+    web_host: str = "127.0.0.1"
+    """Address `fleet web` listens on (`0.0.0.0` behind a reverse proxy in a container)."""
+    web_port: int = Field(8080, ge=1, le=65535)
+    """Port `fleet web` listens on."""
+    web_forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose `X-Forwarded-For`/`-Proto` headers `fleet web` trusts (comma-separated,
+    `*` for any): the address of your reverse proxy."""
+    web_read_only: bool = False
+    """Refuse every action (submit, cancel, pause, batch, ...) through the API and dashboard."""
+    web_session_secret: str | None = None
+    """Key that signs dashboard session cookies; unset: a random key per process (sign-ins
+    do not survive a restart nor span several web processes)."""
+    web_session_max_age_s: float = Field(43_200.0, gt=0)
+    """A dashboard sign-in lasts this long (and never longer than its token)."""
+    web_cookie_secure: bool = False
+    """Mark the session cookie `Secure` even when the request looks like plain HTTP (set it
+    behind a TLS-terminating proxy that does not forward the scheme)."""
+    web_snapshot_ttl_s: float = Field(5.0, gt=0)
+    """The overview and `/metrics` read one shared snapshot, refreshed at most this often."""
+    web_metrics_settle_s: float = Field(30.0, ge=0)
+    """Counters of `/metrics` count rows older than this, so a row committed late is not
+    missed."""
+    web_metrics_public: bool = True
+    """Serve `/metrics` without a token (restrict it at the proxy); false requires an admin
+    token."""
+    web_dag_max_nodes: int = Field(150, ge=1)
+    """A graph with more nodes is shown as a list instead of a drawing."""
+    web_gantt_max_rows: int = Field(400, ge=1)
+    """A timeline with more node executions is shown as a table instead of a drawing."""
+    web_batch_size: int = Field(500, gt=0, le=5000)
+    """Runs one batch operation handles per committed transaction."""
+    web_token_default_expiry_days: float = Field(90.0, ge=0)
+    """`fleet tokens create` without `--expires` expires after this many days (0: never)."""
+    dramatiq_prometheus: bool = False
+    """Add Dramatiq's own Prometheus middleware to workers (metrics on port 9191,
+    `dramatiq_prom_port`)."""
 
     @field_validator("alert_urls_ops", "alert_urls_product", mode="before")
     @classmethod

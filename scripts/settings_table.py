@@ -20,7 +20,9 @@ def table() -> str:
     for name, field in Settings.model_fields.items():
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
         shown = "(unset)" if default is None else f"`{default}`"
-        lines.append(f"| `FLEET_{name.upper()}` | {shown} | {field.description or ''} |")
+        # A docstring may wrap; a table row may not.
+        meaning = " ".join((field.description or "").split())
+        lines.append(f"| `FLEET_{name.upper()}` | {shown} | {meaning} |")
     return "\n".join(lines)
 
 

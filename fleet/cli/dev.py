@@ -18,9 +18,13 @@ def register(root: typer.Typer) -> None:
             for_: float | None = typer.Option(None, "--for", min=1,
                                               help="Stop after this many seconds."),
             threads: int | None = typer.Option(None, "--threads", min=1,
-                                               help="Worker threads (FLEET_WORKER_THREADS).")
+                                               help="Worker threads (FLEET_WORKER_THREADS)."),
+            web: bool = typer.Option(True, "--web/--no-web",
+                                     help="Serve the dashboard and API too (`fleet web`)."),
+            web_port: int | None = typer.Option(None, "--web-port", min=1, max=65535,
+                                                help="Port of the dashboard (FLEET_WEB_PORT).")
             ) -> None:
-        """Workers and the periodic scheduler in one process: the embedded default.
+        """Workers, the scheduler and the dashboard in one process: the embedded default.
 
         SQLite dev.sqlite and the in-memory broker unless configured otherwise. A
         missing dev.sqlite starts as a copy of dev.sqlite.example (as `fleet db upgrade`).
@@ -31,9 +35,25 @@ def register(root: typer.Typer) -> None:
         from fleet.worker import dev as dev_mode
 
         cli = ctx_of(ctx)
-        done = prepare(cli)
+        settings = cli.settings
+        done = prepare(cli)  # first: the copy of the example with its schedules from now
         if done.created:
             console.print(Text(done.line()))
-        dev_mode.run(cli.settings, declare_actors=actors.declare,
-                     declare_periodic=schedules.declare, seconds=for_, threads=threads,
-                     echo=lambda line: console.print(Text(line)))
+
+        def echo(line: str) -> None:
+            console.print(Text(line))
+
+        # The dashboard (issue 16): a web server thread started here and stopped at the end.
+        server = None
+        if web:
+            from fleet.web.dev import start_dev_web  # lazy: FastAPI only when serving
+
+            server = start_dev_web(settings, host=settings.web_host,
+                                   port=web_port or settings.web_port, echo=echo)
+        try:
+            dev_mode.run(settings, declare_actors=actors.declare,
+                         declare_periodic=schedules.declare, seconds=for_, threads=threads,
+                         echo=echo)
+        finally:
+            if server is not None:
+                server.stop()

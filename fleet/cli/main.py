@@ -48,8 +48,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                    "and documentation pages."),
     "sweep": ("fleet.cli.sweep", "Run a system job (dispatcher, reaper, monitors, clean-ups) "
                                  "once and print its report."),
-    "dev": ("fleet.cli.dev", "Workers and the periodic scheduler in one process: the embedded "
-                             "default."),
+    "dev": ("fleet.cli.dev", "Workers, the scheduler and the dashboard in one process: the "
+                             "embedded default."),
+    "tokens": ("fleet.cli.tokens", "API tokens of the web API and dashboard (roles: viewer, "
+                                   "operator, admin)."),
+    "web": ("fleet.cli.web", "Serve the API under /api/v1, the dashboard under /, /metrics, "
+                             "/healthz, /readyz."),
 }
 
 # Modules registered at start-up, each exposing register(root): only for a module that

@@ -127,6 +127,9 @@ def parse_ref(text: Any, where: str, problems: list[str]) -> PinRef | None:
     return PinRef(node, pin)
 
 
+MAX_ATTEMPTS = 1000  # the store's column is a 32-bit integer; no sane graph needs more
+
+
 def _header(d: dict[str, Any], problems: list[str]) -> tuple[str, str, str, float | None,
                                                              int | None]:
     """id, name, description, timeout_s and max_attempts of a definition."""
@@ -140,6 +143,8 @@ def _header(d: dict[str, Any], problems: list[str]) -> tuple[str, str, str, floa
     if not isinstance(name, str):
         problems.append("graph: 'name' must be a string")
         name = str(name)
+    elif len(name) > 256:
+        problems.append("graph: 'name' is longer than 256 characters")
     description = d.get("description", "") or ""
     if not isinstance(description, str):
         problems.append("graph: 'description' must be a string")
@@ -151,8 +156,10 @@ def _header(d: dict[str, Any], problems: list[str]) -> tuple[str, str, str, floa
         timeout_s = None
     max_attempts = d.get("max_attempts")
     if max_attempts is not None and (isinstance(max_attempts, bool)
-                                     or not isinstance(max_attempts, int) or max_attempts < 1):
-        problems.append(f"graph: max_attempts must be an integer >= 1, got {max_attempts!r}")
+                                     or not isinstance(max_attempts, int)
+                                     or not 1 <= max_attempts <= MAX_ATTEMPTS):
+        problems.append(f"graph: max_attempts must be an integer from 1 to {MAX_ATTEMPTS}, "
+                        f"got {max_attempts!r}")
         max_attempts = None
     return gid, name, description, (float(timeout_s) if timeout_s is not None else None), \
         max_attempts

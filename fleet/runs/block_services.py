@@ -123,22 +123,34 @@ class _Files:
 def prepare(open_session: Callable[[], Session], run_id: str, definition: dict[str, Any],
             inputs: dict[str, Any], *, settings: Settings, registry: BlockRegistry,
             clock: Callable[[], datetime], endpoint: TokenEndpoint | None = None,
-            storage: Storage | None = None) -> Prepared:
-    """The run's graph, inputs and block services; InvalidInput / NotFound name what is gone."""
+            storage: Storage | None = None, graph: GraphDef | None = None,
+            owner: tuple[str, dict[str, Any]] | None = None) -> Prepared:
+    """The run's graph, inputs and block services; InvalidInput / NotFound name what is gone.
+
+    ``owner`` is the run's ``(user id, credentials)`` when the caller has them (the
+    claim returns them); ``graph`` the parsed definition when it is already parsed. A
+    run that names no credential and no artifact costs no database round trip here.
+    """
     install_secret_masking()
-    with open_session() as session:
-        run = run_store.get(session, run_id, fresh=True)
-        if run is None:
-            raise NotFound(f"run {run_id} does not exist")
-        user_id, credentials = run.user_id, dict(run.credentials or {})
-        problems = owned_problems(session, user_id=user_id, definition=definition,
-                                  inputs=inputs, credentials=credentials, registry=registry,
-                                  now=clock())
-        session.rollback()
-    if problems:
-        raise InvalidInput("the run's credentials or artifacts are no longer usable: "
-                           + "; ".join(problems), problems)
-    graph = parse(with_credentials(definition, credentials))[0]
+    if owner is None:
+        with open_session() as session:
+            run = run_store.get(session, run_id, fresh=True)
+            if run is None:
+                raise NotFound(f"run {run_id} does not exist")
+            owner = (run.user_id, dict(run.credentials or {}))
+            session.commit()
+    user_id, credentials = owner
+    parsed = graph if graph is not None else parse(definition)[0]
+    if credentials or refs.artifact_inputs(parsed, resolve_inputs(parsed, inputs)):
+        with open_session() as session:
+            problems = owned_problems(session, user_id=user_id, definition=definition,
+                                      inputs=inputs, credentials=credentials,
+                                      registry=registry, now=clock())
+            session.commit()
+        if problems:
+            raise InvalidInput("the run's credentials or artifacts are no longer usable: "
+                               + "; ".join(problems), problems)
+    graph = parse(with_credentials(definition, credentials))[0] if credentials else parsed
     built: list[Storage] = [storage] if storage is not None else []
 
     def get_storage() -> Storage:

@@ -8,9 +8,13 @@ is returned at once, prefixed with what it is about (``graph:`` or ``inputs:``).
 from __future__ import annotations
 
 import json
+import threading
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 from fleet.engine.blocks.registry import BlockRegistry
+from fleet.engine.definition import GraphDef, parse
 from fleet.engine.validate import check_inputs, validate_graph
 from fleet.errors import InvalidInput
 
@@ -92,3 +96,38 @@ class CachedChecker:
             self._inputs[cache_key] = [f"inputs: {p}" for p in input_problems(
                 definition, inputs, self.registry, self.max_input_bytes)]
         return self._inputs[cache_key]
+
+
+class GraphVersions:
+    """Parsed graph versions and their verdicts, per block registry, for one process.
+
+    A graph version never changes once stored, so a worker validates and parses
+    each version once, not once per run. Bounded (least recently used out).
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._by_registry: weakref.WeakKeyDictionary[
+            BlockRegistry, OrderedDict[tuple[str, str, int], tuple[list[str], GraphDef]]
+        ] = weakref.WeakKeyDictionary()
+
+    def get(self, key: tuple[str, str, int], definition: dict[str, Any],
+            registry: BlockRegistry) -> tuple[list[str], GraphDef]:
+        """``(problems, parsed graph)`` of the graph version ``(user, graph id, version)``."""
+        with self._lock:
+            cache = self._by_registry.setdefault(registry, OrderedDict())
+            hit = cache.get(key)
+            if hit is not None:
+                cache.move_to_end(key)
+                return hit
+        found = ([f"graph: {p}" for p in graph_problems(definition, registry)],
+                 parse(definition)[0])
+        with self._lock:
+            cache[key] = found
+            while len(cache) > self.size:
+                cache.popitem(last=False)
+        return found
+
+
+GRAPH_VERSIONS = GraphVersions()

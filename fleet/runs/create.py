@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from fleet.runs import fsm
 from fleet.store import runs as store
 from fleet.store.models import Graph, RunState
 from fleet.store.types import new_id
@@ -70,8 +69,9 @@ def create_many(session: Session, runs: Sequence[NewRun], now: datetime) -> list
         return []
     inserted = set(store.insert_queued(session, [r.row(now) for r in runs]))
     made = [r for r in runs if r.id in inserted]
-    store.add_events(session, [fsm.transition_event(r.id, None, RunState.QUEUED, now,
-                                                    detail=r.detail) for r in made])
+    store.add_event_rows(session, [
+        {"run_id": r.id, "at": now, "kind": "transition", "from_state": None,
+         "to_state": RunState.QUEUED.value, "detail": r.detail} for r in made])
     return made
 
 

@@ -35,16 +35,15 @@ from fleet.errors import (
     RUN_TIMEOUT,
     RUN_UNUSABLE_RESOURCE,
     FleetError,
-    LeaseLost,
 )
-from fleet.runs import block_services, checks, leases
+from fleet.runs import block_services, checks, fsm
+from fleet.runs.checks import GRAPH_VERSIONS, GraphVersions
 from fleet.runs.leases import Lease
+from fleet.runs.writer import RunWriter, event_row
 from fleet.settings import Settings
-from fleet.store import graphs as graph_store
-from fleet.store import node_runs
-from fleet.store import runs as run_store
-from fleet.store.db import begin_write, with_retry
-from fleet.store.models import NodeRun, RunEvent, RunState
+from fleet.store import hotpath
+from fleet.store.models import RunState
+from fleet.store.types import new_id
 
 log = logging.getLogger(__name__)
 
@@ -100,45 +99,54 @@ class Outcome:
 class _Loaded:
     run_id: str
     user_id: str
+    graph_key: tuple[str, str, int]
     inputs: dict[str, Any]
+    credentials: dict[str, Any]
     definition: dict[str, Any] | None
     timeout_s: float
-    started_at: datetime | None
     cancel_requested: bool
     wall_time_s: float
     cpu_time_s: float
     run_time_s: float  # running time of the segments before this one (the timeout's clock)
     checkpoints: dict[str, Checkpoint]
-    outage_budget_s: float  # how long a database outage may delay a write of this run
+
+
+def _checkpoints(open_session: Callable[[], Session], run_id: str,
+                 created_at: datetime) -> dict[str, Checkpoint]:
+    with open_session() as s:
+        rows = hotpath.finished_node_runs(s, run_id)
+        s.commit()
+    return {key: Checkpoint([(p, v) for p, v in (outputs or [])], started or created_at,
+                            ended or created_at) for key, outputs, started, ended in rows}
 
 
 def _load(open_session: Callable[[], Session], lease: Lease,
           settings: Settings) -> _Loaded | None:
-    with open_session() as s:
-        run = run_store.get(s, lease.run_id, fresh=True)
-        if run is None or run.state != RunState.RUNNING.value or run.lease_id != lease.lease_id:
+    """What executing the run needs: from the claim itself, else read again."""
+    row = lease.claimed
+    if row is None:
+        with open_session() as s:
+            found = s.execute(hotpath.claimed_row(lease.run_id, lease.lease_id)).first()
+            s.commit()
+        if found is None:
             return None
-        graph = graph_store.get(s, run.user_id, run.graph_id, run.graph_version)
-        checkpoints = {
-            key: Checkpoint([(p, v) for p, v in (nr.outputs or [])],
-                            nr.started_at or run.created_at, nr.completed_at or run.created_at)
-            for key, nr in node_runs.finished(s, run.id).items()
-        }
-        timeout = run.timeout_s or (graph.timeout_s if graph else None) \
-            or settings.default_graph_timeout_s
-        return _Loaded(run.id, run.user_id, dict(run.inputs or {}),
-                       dict(graph.definition) if graph else None, float(timeout),
-                       run.started_at, run.cancel_requested, run.wall_time_s or 0.0,
-                       run.cpu_time_s or 0.0, run.run_time_s or 0.0, checkpoints,
-                       settings.db_outage_budget_s)
+        row = hotpath.ClaimedRow(*found)
+    # Only a run that ran before can have checkpoints to replay: no query otherwise.
+    checkpoints = _checkpoints(open_session, row.id, row.created_at) if row.ran_before else {}
+    timeout = row.timeout_s or row.graph_timeout_s or settings.default_graph_timeout_s
+    return _Loaded(row.id, row.user_id, (row.user_id, row.graph_id, row.graph_version),
+                   dict(row.inputs or {}), dict(row.credentials or {}),
+                   dict(row.definition) if row.definition is not None else None,
+                   float(timeout), row.cancel_requested, row.wall_time_s or 0.0,
+                   row.cpu_time_s or 0.0, row.run_time_s or 0.0, checkpoints)
 
 
 class _Persister:
     """Writes each finished execution (and its routed outputs) under the lease fence."""
 
-    def __init__(self, open_session: Callable[[], Session], lease: Lease, settings: Settings,
+    def __init__(self, writer: RunWriter, lease: Lease, settings: Settings,
                  stop: StopSignal | None) -> None:
-        self.open_session = open_session
+        self.writer = writer
         self.lease = lease
         self.settings = settings
         self.stop = stop
@@ -146,53 +154,49 @@ class _Persister:
     def __call__(self, fin: Finished, events: list[FlowEvent]) -> str | None:
         if fin.replayed:
             return self.stop_reason()
-        # A database outage costs time, not the run: the node's result is kept in memory
-        # and written once the database answers, within the outage budget.
-        return with_retry(lambda: self._write(fin, events), what="checkpoint write",
-                          budget_s=self.settings.db_outage_budget_s)
+        ex = fin.execution
+        state = fin.status if fin.status != "suspended" else (
+            fin.suspend.state if fin.suspend else "waiting")
+        node_run = {
+            "id": new_id(), "run_id": self.lease.run_id, "node_id": ex.node_id,
+            "block_id": ex.block_id, "exec_key": ex.key, "state": state,
+            "inputs": cap(ex.inputs, self.settings.max_input_bytes)[0],
+            "outputs": [[p, v] for p, v in fin.outputs] if fin.status == "completed" else None,
+            "error": fin.error, "attempt": self.lease.attempt, "started_at": fin.started_at,
+            "completed_at": fin.ended_at,
+            "wall_time_s": (fin.ended_at - fin.started_at).total_seconds(),
+            "resume": fin.suspend.resume if fin.suspend else None, "cost": 0.0,
+        }
+        rows = [event_row(run_id=self.lease.run_id, at=e.at, kind="output",
+                          source_node=e.source_node, source_pin=e.source_pin,
+                          sink_node=e.target_node, sink_pin=e.target_pin, data=e.data,
+                          detail="truncated" if e.truncated else None) for e in events]
+        # A database outage costs time, not the run: the writer retries within the budget.
+        written = self.writer.checkpoint(self.lease.run_id, self.lease.lease_id, node_run, rows)
+        if not written.held:
+            return "lease_lost"
+        if written.cancel_requested:
+            return "cancelled"
+        return self.stop_reason()
 
     def stop_reason(self) -> str | None:
         return self.stop.reason() if self.stop is not None else None
 
-    def _write(self, fin: Finished, events: list[FlowEvent]) -> str | None:
-        ex = fin.execution
-        state = fin.status if fin.status != "suspended" else (
-            fin.suspend.state if fin.suspend else "waiting")
-        with self.open_session() as s:
-            begin_write(s, "checkpoint")
-            fence = node_runs.fence(s, self.lease.run_id, self.lease.lease_id)
-            if fence is None:
-                s.rollback()
-                return "lease_lost"
-            node_runs.save(s, NodeRun(
-                run_id=self.lease.run_id, node_id=ex.node_id, block_id=ex.block_id,
-                exec_key=ex.key, state=state,
-                inputs=cap(ex.inputs, self.settings.max_input_bytes)[0],
-                outputs=[[p, v] for p, v in fin.outputs] if fin.status == "completed" else None,
-                error=fin.error, attempt=self.lease.attempt, started_at=fin.started_at,
-                completed_at=fin.ended_at, wall_time_s=(fin.ended_at - fin.started_at
-                                                        ).total_seconds(),
-                resume=fin.suspend.resume if fin.suspend else None))
-            run_store.add_events(s, [
-                RunEvent(run_id=self.lease.run_id, at=e.at, kind="output",
-                         source_node=e.source_node, source_pin=e.source_pin,
-                         sink_node=e.target_node, sink_pin=e.target_pin, data=e.data,
-                         detail="truncated" if e.truncated else None)
-                for e in events])
-            s.commit()
-        if fence.cancel_requested:
-            return "cancelled"
-        return self.stop_reason()
-
 
 def execute(open_session: Callable[[], Session], lease: Lease, *, registry: BlockRegistry,
-            settings: Settings, clock: Clock = utcnow,
-            stop: StopSignal | None = None) -> Outcome:
+            settings: Settings, clock: Clock = utcnow, stop: StopSignal | None = None,
+            writer: RunWriter | None = None, versions: GraphVersions | None = None) -> Outcome:
     """Execute the run claimed under ``lease`` to its next resting state.
 
-    Returns an Outcome; ``Outcome.state`` is None when nothing was written
-    (the lease is gone, or the runtime is shutting down).
+    ``writer`` commits the checkpoints and the final state (a process shares one,
+    which groups concurrent writes); ``versions`` caches parsed, validated graph
+    versions. A lease fresh from its claim carries the run as the claim read it
+    and is trusted (no second read); a lease without it is checked first. Returns
+    an Outcome; ``Outcome.state`` is None when nothing was written (the lease is
+    gone, or the runtime is shutting down).
     """
+    writer = writer or RunWriter(open_session, window_s=0, budget_s=settings.db_outage_budget_s)
+    versions = versions or GRAPH_VERSIONS
     loaded = _load(open_session, lease, settings)
     if loaded is None:
         log.info("run %s: lease %s no longer held; not executing", lease.run_id, lease.lease_id)
@@ -200,18 +204,19 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
     t0, cpu0 = time.perf_counter(), time.thread_time()
     start = clock()
     if loaded.cancel_requested or (stop is not None and stop.reason() == "cancelled"):
-        return _finish(open_session, lease, loaded, RunState.CANCELLED, clock(),
+        return _finish(writer, lease, loaded, RunState.CANCELLED, clock(),
                        detail="cancel requested before execution")
     if stop is not None and stop.reason() in QUIET_STOPS:
         return Outcome(lease.run_id, None, reason=stop.reason())
     if loaded.definition is None:
-        return _finish(open_session, lease, loaded, RunState.FAILED, clock(),
+        return _finish(writer, lease, loaded, RunState.FAILED, clock(),
                        error_code=RUN_INVALID_GRAPH,
                        error_detail="the run's graph version no longer exists")
-    problems = checks.problems(loaded.definition, loaded.inputs, registry,
-                               settings.max_input_bytes)
+    graph_problems, parsed = versions.get(loaded.graph_key, loaded.definition, registry)
+    problems = graph_problems or [f"inputs: {p}" for p in checks.input_problems(
+        loaded.definition, loaded.inputs, registry, settings.max_input_bytes)]
     if problems:
-        return _finish(open_session, lease, loaded, RunState.FAILED, clock(),
+        return _finish(writer, lease, loaded, RunState.FAILED, clock(),
                        error_code=RUN_INVALID_GRAPH,
                        error_detail="the run's graph no longer validates: "
                                     + "; ".join(problems))
@@ -219,15 +224,16 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
     try:
         prepared = block_services.prepare(open_session, lease.run_id, loaded.definition,
                                           loaded.inputs, settings=settings, registry=registry,
-                                          clock=clock)
+                                          clock=clock, graph=parsed,
+                                          owner=(loaded.user_id, loaded.credentials))
     except FleetError as exc:
-        return _finish(open_session, lease, loaded, RunState.FAILED, clock(),
+        return _finish(writer, lease, loaded, RunState.FAILED, clock(),
                        error_code=RUN_UNUSABLE_RESOURCE, error_detail=exc.message)
     graph: GraphDef = prepared.graph
 
     # The timeout counts running time across segments (claims), never a waiting state.
     deadline = start + timedelta(seconds=max(0.0, loaded.timeout_s - loaded.run_time_s))
-    persister = _Persister(open_session, lease, settings, stop)
+    persister = _Persister(writer, lease, settings, stop)
     flow = Dataflow(graph, prepared.inputs, registry,
                     run_id=lease.run_id, concurrency=settings.node_concurrency, clock=clock,
                     deadline=deadline, checkpoints=loaded.checkpoints, on_finished=persister,
@@ -253,49 +259,47 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
     }
     common = {"executed": result.executed, "replayed": result.replayed, "tracker": tracker,
               "elapsed_s": elapsed}
-    return _conclude(open_session, lease, loaded, result, end, stats, common)
+    return _conclude(writer, lease, loaded, result, end, stats, common)
 
 
-def _conclude(open_session: Callable[[], Session], lease: Lease, loaded: _Loaded,
+def _conclude(writer: RunWriter, lease: Lease, loaded: _Loaded,
               result: DataflowResult, end: datetime, stats: dict[str, Any],
               common: dict[str, Any]) -> Outcome:
     if result.status == "stopped" and result.reason != "cancelled":
         log.info("run %s: execution stopped (%s); nothing written", lease.run_id, result.reason)
         return Outcome(lease.run_id, None, reason=result.reason, **common)
     if result.status == "stopped":
-        return _finish(open_session, lease, loaded, RunState.CANCELLED, end,
+        return _finish(writer, lease, loaded, RunState.CANCELLED, end,
                        detail="cancelled between nodes", stats=stats, **common)
     if result.status == "timeout":
-        return _finish(open_session, lease, loaded, RunState.TIMEOUT, end,
+        return _finish(writer, lease, loaded, RunState.TIMEOUT, end,
                        error_code=RUN_TIMEOUT,
                        error_detail=f"the run exceeded its timeout of {loaded.timeout_s:g} s",
                        stats=stats, **common)
     if result.status == "failed":
-        return _finish(open_session, lease, loaded, RunState.FAILED, end,
+        return _finish(writer, lease, loaded, RunState.FAILED, end,
                        error_code=RUN_NODE_FAILED, error_detail=result.error, stats=stats,
                        **common)
     if result.status == "suspended" and result.suspended is not None:
         susp = result.suspended.suspend
         assert susp is not None
         reason = f"node '{result.suspended.execution.node_id}': {susp.reason}"
-        return _finish(open_session, lease, loaded, RunState(susp.state), end,
+        return _finish(writer, lease, loaded, RunState(susp.state), end,
                        detail=reason, stats=stats, waiting_reason=reason, **common)
-    return _finish(open_session, lease, loaded, RunState.COMPLETED, end,
+    return _finish(writer, lease, loaded, RunState.COMPLETED, end,
                    outputs=result.outputs, stats=stats, **common)
 
 
-def _finish(open_session: Callable[[], Session], lease: Lease, loaded: _Loaded,
+def _finish(writer: RunWriter, lease: Lease, loaded: _Loaded,
             to: RunState, now: datetime, *, detail: str | None = None,
             stats: dict[str, Any] | None = None, executed: int = 0, replayed: int = 0,
             tracker: Tracker | None = None, elapsed_s: float = 0.0, **fields: Any) -> Outcome:
-    values = {**(stats or {}), **fields}
-    try:
-        def write() -> None:
-            with open_session() as s:
-                leases.write(s, lease, to, now, detail=detail, **values)
-        # A database outage costs time, not the run: keep trying while the lease lasts.
-        with_retry(write, what="final run write", budget_s=loaded.outage_budget_s)
-    except LeaseLost:
+    assert fsm.is_legal(RunState.RUNNING, to), to
+    values = {**(stats or {}), **fields, **fsm.entry_values(to, now)}
+    event = event_row(run_id=lease.run_id, at=now, kind="transition",
+                      from_state=RunState.RUNNING.value, to_state=to.value, detail=detail)
+    # A database outage costs time, not the run: the writer retries within the budget.
+    if not writer.finish(lease.run_id, lease.lease_id, values, [event]).held:
         log.warning("run %s: lease lost before writing %s; nothing written", lease.run_id,
                     to.value)
         return Outcome(lease.run_id, None, reason="lease_lost", executed=executed,

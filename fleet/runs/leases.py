@@ -16,20 +16,23 @@ from typing import Any
 from sqlmodel import Session
 
 from fleet.runs import fsm
+from fleet.store import hotpath
 from fleet.store import runs as store
 from fleet.store.db import begin_write
+from fleet.store.hotpath import ClaimedRow
 from fleet.store.models import Run, RunState
 from fleet.store.types import new_id
 
 
 @dataclass(frozen=True)
 class Lease:
-    """A worker's hold on one running run."""
+    """A worker's hold on one running run (with what the claim read of it)."""
 
     run_id: str
     lease_id: str
     until: datetime
     attempt: int
+    claimed: ClaimedRow | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -41,20 +44,33 @@ class HeartbeatResult:
     cancel_requested: list[str] = field(default_factory=list)  # run ids to stop
 
 
-def _claim_values(now: datetime, runtime_id: str, ttl_s: float) -> dict[str, object]:
-    return {
-        "state": RunState.RUNNING.value,
-        "lease_id": new_id(),
-        "lease_until": now + timedelta(seconds=ttl_s),
-        "heartbeat_at": now,
-        "runtime_id": runtime_id,
-        "started_at": now,
-        "state_changed_at": now,
-        "waiting_reason": None,
-    }
+def claim(session: Session, run_id: str, now: datetime, runtime_id: str,
+          ttl_s: float = 60.0) -> Lease | None:
+    """Claim the queued run ``run_id``; None when it is not claimable. Commits.
+
+    Not claimable means running elsewhere, waiting, terminal or unknown: the
+    caller acknowledges the message and drops it. The claim, its event and the
+    read of the run's graph are one statement on PostgreSQL; a duplicate
+    delivery costs one UPDATE that matches nothing (no lock wait).
+    """
+    begin_write(session, "claim")
+    row = hotpath.claim(session, run_id, lease_id=new_id(), runtime_id=runtime_id,
+                        ttl_s=ttl_s, now=now)
+    session.commit()
+    if row is None:
+        return None
+    return Lease(row.id, row.lease_id, row.lease_until, row.attempt_count, row)
 
 
-def _finish_claim(session: Session, run: Run | None, now: datetime) -> Lease | None:
+def claim_next(session: Session, now: datetime, runtime_id: str,
+               ttl_s: float = 60.0) -> Lease | None:
+    """Claim the oldest queued run, skipping rows other claimers hold."""
+    begin_write(session, "claim_next")
+    run = store.claim_one(session, None, {
+        "state": RunState.RUNNING.value, "lease_id": new_id(),
+        "lease_until": now + timedelta(seconds=ttl_s), "heartbeat_at": now,
+        "runtime_id": runtime_id, "started_at": now, "state_changed_at": now,
+        "waiting_reason": None})
     if run is None:
         session.rollback()
         return None
@@ -62,30 +78,9 @@ def _finish_claim(session: Session, run: Run | None, now: datetime) -> Lease | N
     lease = Lease(run.id, run.lease_id, run.lease_until, run.attempt_count)
     store.add_events(session, [fsm.transition_event(
         run.id, RunState.QUEUED.value, RunState.RUNNING, now,
-        detail=f"claimed by runtime {run.runtime_id}, attempt {run.attempt_count}",
-    )])
+        detail=f"claimed by runtime {run.runtime_id}, attempt {run.attempt_count}")])
     session.commit()
     return lease
-
-
-def claim(session: Session, run_id: str, now: datetime, runtime_id: str,
-          ttl_s: float = 60.0) -> Lease | None:
-    """Claim the queued run ``run_id``; None when it is not claimable.
-
-    Not claimable means running elsewhere, waiting, terminal or unknown: the
-    caller acknowledges the message and drops it.
-    """
-    begin_write(session, "claim")
-    run = store.claim_one(session, run_id, _claim_values(now, runtime_id, ttl_s))
-    return _finish_claim(session, run, now)
-
-
-def claim_next(session: Session, now: datetime, runtime_id: str,
-               ttl_s: float = 60.0) -> Lease | None:
-    """Claim the oldest queued run, skipping rows other claimers hold."""
-    begin_write(session, "claim_next")
-    run = store.claim_one(session, None, _claim_values(now, runtime_id, ttl_s))
-    return _finish_claim(session, run, now)
 
 
 def heartbeat(session: Session, runtime_id: str, lease_ids: Sequence[str], now: datetime,

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from fleet.ports import RunSender
+from fleet.ports import BatchSender, RunSender
 from fleet.store import runs as store
 from fleet.store.db import begin_write
 
@@ -34,7 +34,8 @@ class Sent:
 
 
 def send_and_record(session: Session, run_ids: Sequence[str], now: datetime,
-                    send: RunSender, *, what: str = "run") -> Sent:
+                    send: RunSender, *, what: str = "run",
+                    send_many: BatchSender | None = None) -> Sent:
     """Send ``run_ids`` in order and record the ones that went; commits.
 
     Commits anything pending on ``session`` first, so that no row lock (or
@@ -44,6 +45,16 @@ def send_and_record(session: Session, run_ids: Sequence[str], now: datetime,
     result = Sent()
     if session.in_transaction():
         session.commit()
+    if send_many is not None and len(run_ids) > 1:
+        try:
+            send_many(run_ids)  # one broker round trip for the whole batch
+            result.sent = list(run_ids)
+        except Exception as exc:  # the broker is down: the whole batch waits for re-send
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.unsent = list(run_ids)
+            log.warning("%d %ss are queued but could not be sent (%s); the re-send sweep "
+                        "will send them", len(run_ids), what, type(exc).__name__)
+        run_ids = []
     for i, run_id in enumerate(run_ids):
         try:
             send(run_id)

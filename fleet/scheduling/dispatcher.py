@@ -154,11 +154,10 @@ def _apply(schedule: Schedule, graph: Graph, p: Plan, now: datetime, batch: _Bat
         batch.logs.append(("skipped", schedule.id, when, detail, 1))
     if p.cancel_active:
         batch.cancel.append(schedule.id)
-    update: dict[str, Any] = {"id": schedule.id, "next_run_at": p.next_run_at,
-                              "buffered_for": p.buffered_for, "updated_at": now}
-    if p.fire:
-        update["last_fired_at"] = max(p.fire)
-    batch.updates.append(update)
+    # every update carries the same keys: the batch is one statement
+    batch.updates.append({"id": schedule.id, "next_run_at": p.next_run_at,
+                          "buffered_for": p.buffered_for, "updated_at": now,
+                          "last_fired_at": max(p.fire) if p.fire else schedule.last_fired_at})
 
 
 def _cancel_active(session: Session, active: list[tuple[str, str]], now: datetime,
@@ -235,7 +234,8 @@ def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: JobC
 
 def _send(session: Session, run_ids: list[str], now: datetime, ctx: JobContext,
           report: DispatchReport) -> None:
-    result = send_and_record(session, run_ids, now, ctx.send_run, what="scheduled run")
+    result = send_and_record(session, run_ids, now, ctx.send_run, what="scheduled run",
+                             send_many=ctx.send_many)
     report.unsent += result.unsent
     report.run_ids += run_ids
 

@@ -59,7 +59,10 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 10_000, echo: bool 
         )
         _install_sqlite_hooks(engine, busy_timeout_ms)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size,
+    # No pre-ping: it costs a round trip per transaction; a connection that died
+    # with the server fails its statement, which the callers retry (with_retry),
+    # and the pool replaces it.
+    return create_engine(url, echo=echo, pool_pre_ping=False, pool_size=pool_size,
                          max_overflow=pool_size * 2)
 
 

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from fleet.store.db import upsert_insert
+from fleet.store import bulk
 from fleet.store.models import Graph, Run, RunEvent, Runtime
 from fleet.store.types import UTCDateTime
 
 # Conditional UPDATEs are the point of this module: callers re-read what they
 # need, so the ORM need not search its identity map after each one.
 _NO_SYNC = {"synchronize_session": False}
+RUNS_TABLE = Run.__table__  # type: ignore[attr-defined]
+EVENTS_TABLE = RunEvent.__table__  # type: ignore[attr-defined]
 
 
 def get(session: Session, run_id: str, *, fresh: bool = False) -> Run | None:
@@ -39,10 +41,9 @@ def insert_queued(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]
     """
     if not rows:
         return []
-    stmt = (upsert_insert(session, Run)
-            .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
-            .returning(col(Run.id)))
-    return list(session.execute(stmt, list(rows)).scalars().all())
+    return [str(i) for i in bulk.insert_rows(session, RUNS_TABLE, rows,
+                                             conflict=("schedule_id", "scheduled_for"),
+                                             returning="id")]
 
 
 def update_where(
@@ -76,9 +77,12 @@ def update_where(
 
 def add_events(session: Session, events: Iterable[RunEvent]) -> None:
     """Insert run events (not committed); a bulk INSERT, not a unit-of-work flush."""
-    rows = [e.model_dump(exclude={"id"}) for e in events]
-    if rows:
-        session.execute(insert(RunEvent), rows)
+    add_event_rows(session, [e.model_dump(exclude={"id"}) for e in events])
+
+
+def add_event_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert run events given as column dicts (all with the same keys), in one statement."""
+    bulk.insert_rows(session, EVENTS_TABLE, rows)
 
 
 def events(session: Session, run_id: str, *, kind: str | None = None) -> list[RunEvent]:

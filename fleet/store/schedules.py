@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
-from fleet.store.db import upsert_insert
+from fleet.store import bulk
 from fleet.store.models import ACTIVE_STATES, Run, Schedule, ScheduleFire
 from fleet.store.types import new_id
 
@@ -76,8 +76,7 @@ def update_values(session: Session, schedule_id: str, values: dict[str, Any]) ->
 
 def update_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Per-schedule updates by primary key in one executemany (each dict has ``id``)."""
-    if rows:
-        session.execute(update(Schedule), list(rows))
+    bulk.update_rows(session, Schedule.__table__, rows)  # type: ignore[attr-defined]
 
 
 def due_batch(session: Session, now: datetime, limit: int) -> list[Schedule]:
@@ -135,11 +134,8 @@ def fire_row(schedule_id: str, scheduled_for: datetime, outcome: str, now: datet
 
 def insert_fires(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Record fire outcomes; one already recorded for the same instant and outcome is kept."""
-    if rows:
-        stmt = upsert_insert(session, ScheduleFire).on_conflict_do_nothing(
-            index_elements=["schedule_id", "scheduled_for", "outcome"]
-        )
-        session.execute(stmt, list(rows))
+    bulk.insert_rows(session, ScheduleFire.__table__, rows,  # type: ignore[attr-defined]
+                     conflict=("schedule_id", "scheduled_for", "outcome"))
 
 
 def fires(session: Session, schedule_id: str, *, outcome: str | None = None,

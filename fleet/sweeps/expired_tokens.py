@@ -3,8 +3,7 @@
 The job runs a list of *expirers*, each ``(kind, delete_expired(session, now,
 limit) -> int)``, in committed batches, and reports the counts by kind. The
 vault gives one per credential kind (an OAuth2 credential goes only when it
-cannot be refreshed). API tokens (SPEC §12) come with the web API: their
-expirer is added to :data:`EXPIRERS` where the tokens store exists.
+cannot be refreshed); API tokens (SPEC §12) are one more kind.
 """
 
 from __future__ import annotations
@@ -16,11 +15,12 @@ from datetime import datetime
 from sqlmodel import Session
 
 from fleet.ports import JobContext, JobSpec, Report
+from fleet.store import tokens
 from fleet.sweeps.batches import in_batches
 from fleet.vault.expiry import DeleteExpired, Expirer, credential_expirers
 
-# Every expirer the job runs. API tokens: append ("api_token", <tokens store>.delete_expired).
-EXPIRERS: tuple[Expirer, ...] = (*credential_expirers(),)
+# Every expirer the job runs.
+EXPIRERS: tuple[Expirer, ...] = (*credential_expirers(), ("api_token", tokens.delete_expired))
 
 
 @dataclass

@@ -40,7 +40,7 @@ def run_once(session: Session, now: datetime, ctx: JobContext) -> ResendReport:
     due = store.resend_due(now, unsent_after_s=s.resend_unsent_after_s,
                            resend_after_s=s.resend_after_s)
     ids = store.unclaimed_since(session, due, s.resend_batch)
-    result = send_and_record(session, ids, now, ctx.send_run)
+    result = send_and_record(session, ids, now, ctx.send_run, send_many=ctx.send_many)
     return ResendReport(sent=result.sent, unsent=len(result.unsent), error=result.error)
 
 

@@ -14,12 +14,13 @@ that busy run workers never delay a sweep).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from dramatiq import Broker, Message, Middleware
 from dramatiq.brokers.stub import StubBroker
 
-from fleet.ports import RunSender
+from fleet.ports import BatchSender, RunSender
 from fleet.settings import Settings
 from fleet.worker.periodic import StaleJobMiddleware
 from fleet.worker.redis_broker import MAINTENANCE_CHANCE, FleetRedisBroker
@@ -51,9 +52,33 @@ def build_broker(settings: Settings, middleware: Iterable[Middleware] = (), *,
             heartbeat_timeout=int(settings.broker_heartbeat_timeout_s * 1000),
             maintenance_chance=MAINTENANCE_CHANCE)
     broker.add_middleware(StaleJobMiddleware(settings.periodic_skip_after_s, on_skip))
+    if settings.dramatiq_prometheus and not use_stub:
+        # lazy: opt-in (FLEET_DRAMATIQ_PROMETHEUS); importing it creates its metrics directory.
+        # Through the `dramatiq` CLI it serves all worker processes' metrics on port 9191.
+        from dramatiq.middleware.prometheus import Prometheus
+
+        broker.add_middleware(Prometheus())
     for mw in middleware:
         broker.add_middleware(mw)
     return broker
+
+
+def make_batch_sender(broker: Broker, queue_name: str,
+                      actor_name: str = EXECUTE_ACTOR) -> BatchSender:
+    """A sender of many ``actor_name(run_id)`` messages: one Redis round trip for all."""
+    broker.declare_queue(queue_name)
+
+    def send_many(run_ids: Sequence[str]) -> None:
+        messages: list[Message[Any]] = [
+            Message(queue_name=queue_name, actor_name=actor_name, args=(run_id,), kwargs={},
+                    options={}) for run_id in run_ids]
+        if isinstance(broker, FleetRedisBroker):
+            broker.enqueue_many(messages)
+        else:
+            for message in messages:
+                broker.enqueue(message)
+
+    return send_many
 
 
 REDELIVER_DELAY_MS = 10_000

@@ -224,7 +224,7 @@ class Heartbeat:
         self.rt.send_runs(result.requeued, what="requeued run", urgent=True)
         if result.holders and self.rt.find_prefetched is not None:
             try:
-                report.prefetched = self.rt.find_prefetched(result.holders)
+                report.prefetched = self.rt.find_prefetched(result.holders, result.requeued)
             except Exception as exc:  # Redis trouble: the re-send sweep covers them later
                 log.warning("could not read the dead runtimes' fetched messages (%s)",
                             type(exc).__name__)

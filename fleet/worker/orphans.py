@@ -6,12 +6,14 @@ go back to the END of the queue: behind the whole backlog. When a live
 worker's heartbeat reaps the dead worker's leases, it also reads that set
 (the dead runtime recorded its consumer id at registration) and sends those
 runs again on the urgent queue, so they run within the recovery promise.
+Reading *takes* the messages out of the set: the dead worker's leases expire
+at several moments, and each reap must not send the same runs again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from dramatiq import Broker
 
@@ -23,15 +25,16 @@ from fleet.worker.redis_broker import prefetched_run_ids
 
 log = logging.getLogger(__name__)
 
-Finder = Callable[[Sequence[str]], list[str]]
+Finder = Callable[[Sequence[str], Collection[str]], list[str]]
 
 
 def finder(rt: WorkerRuntime, broker: Broker, settings: Settings) -> Finder | None:
-    """A function from dead runtime ids to their prefetched, still-queued run ids (Redis only)."""
+    """A function from dead runtime ids (and run ids already sent again, to leave out) to
+    their prefetched, still-queued run ids (Redis only)."""
     if not hasattr(broker, "client"):
         return None  # the in-memory broker loses nothing to a dead thread
 
-    def find(runtime_ids: Sequence[str]) -> list[str]:
+    def find(runtime_ids: Sequence[str], sent: Collection[str] = ()) -> list[str]:
         if not runtime_ids:
             return []
         with rt.open_session() as session:
@@ -40,7 +43,9 @@ def finder(rt: WorkerRuntime, broker: Broker, settings: Settings) -> Finder | No
         candidates: list[str] = []
         for consumer in consumers.values():
             for queue in (settings.queue_name, settings.urgent_queue_name):
-                candidates += prefetched_run_ids(broker, consumer, queue)  # type: ignore[arg-type]
+                candidates += prefetched_run_ids(broker, consumer, queue,  # type: ignore[arg-type]
+                                                 take=True)
+        candidates = [c for c in dict.fromkeys(candidates) if c not in sent]
         if not candidates:
             return []
         with rt.open_session() as session:

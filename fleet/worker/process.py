@@ -8,11 +8,12 @@ the single heartbeat thread extends in one batched update.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from fleet.ports import AlertPort, Liveness, RunSender
 from fleet.runs.execute import StopSignal, execute
 from fleet.runs.leases import Lease
 from fleet.runs.sending import Sent, send_and_record
+from fleet.runs.writer import RunWriter
 from fleet.settings import Settings
 from fleet.store.clock import read_now
 from fleet.store.db import engine_for, session_factory
@@ -54,7 +56,7 @@ class WorkerRuntime:
                  liveness: Liveness | None = None, sender: RunSender | None = None,
                  make_stop: Callable[[], StopSignal] = StopSignal, name: str = "worker",
                  registry: BlockRegistry | None = None,
-                 executor: Executor = execute) -> None:
+                 executor: Executor | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.runtime_id = new_id()
@@ -69,7 +71,8 @@ class WorkerRuntime:
         self.db_offset = timedelta(0)
         self.alerts: AlertPort | None = None  # where the scheduler watch raises its alert
         # dead runtime ids -> runs they had fetched but not started (Redis only)
-        self.find_prefetched: Callable[[Sequence[str]], list[str]] | None = None
+        # (dead runtime ids, run ids already sent) -> runs they had fetched; set by the app
+        self.find_prefetched: Callable[[Sequence[str], Collection[str]], list[str]] | None = None
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._held: dict[str, Held] = {}
@@ -82,7 +85,10 @@ class WorkerRuntime:
         self.hostname = socket.gethostname()
         self.pid = os.getpid()
         self._registry = registry
-        self.executor = executor  # fleet.runs.execute.execute, or a test's double
+        # The process's writer: checkpoints and finishes of its threads share transactions.
+        self.writer = RunWriter(self.open_session, window_s=settings.group_commit_ms / 1000,
+                                budget_s=settings.db_outage_budget_s)
+        self.executor: Executor = executor or functools.partial(execute, writer=self.writer)
 
     def lease_now(self) -> datetime:
         """The current time on the database's clock (this host's clock, corrected).
@@ -221,7 +227,8 @@ class WorkerRuntime:
             return self._drained.wait_for(lambda: not self._held, timeout=timeout_s)
 
     def close(self) -> None:
-        """Dispose of the engine."""
+        """Stop the writer, dispose of the engine."""
+        self.writer.close()
         with self._lock:
             if self._engine is not None:
                 self._engine.dispose()

@@ -12,10 +12,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
+from uuid import uuid4
 
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import current_millis
 from dramatiq.errors import DecodeError
 
 log = logging.getLogger(__name__)
@@ -58,26 +61,63 @@ class _SafeConsumer(_RedisConsumer):
 
 
 class FleetRedisBroker(RedisBroker):
-    """RedisBroker whose consumers survive undecodable messages."""
+    """RedisBroker whose consumers survive undecodable messages, and that enqueues in batches."""
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _SafeConsumer
 
+    def enqueue_many(self, messages: Sequence[Message[Any]]) -> None:
+        """Enqueue ``messages`` in ONE Redis round trip (a pipeline of Dramatiq's own script).
 
-def prefetched_run_ids(broker: RedisBroker, consumer_id: str, queue_name: str) -> list[str]:
+        Middleware sees each message as with :meth:`enqueue`; a failure raises (the
+        caller's runs stay queued and unsent, for the re-send sweep).
+        """
+        dispatch = self.scripts["dispatch"]
+        ready = []
+        with self.client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                message = message.copy(options={"redis_message_id": str(uuid4())})
+                self.emit_before("enqueue", message, None)
+                dispatch(keys=[self.namespace], client=pipe, args=[
+                    "enqueue", current_millis(), message.queue_name, self.broker_id,
+                    self.heartbeat_timeout, self.dead_message_ttl,
+                    self._should_do_maintenance("enqueue"), self._max_unpack_size(),
+                    message.options["redis_message_id"], message.encode()])
+                ready.append(message)
+            pipe.execute()
+        for message in ready:
+            self.emit_after("enqueue", message, None)
+
+
+def prefetched_run_ids(broker: RedisBroker, consumer_id: str, queue_name: str, *,
+                       take: bool = False) -> list[str]:
     """Run ids of the messages a (dead) consumer had fetched from ``queue_name`` and not acked.
 
-    Reads Dramatiq's ``__acks__`` set of that consumer; the messages themselves
-    stay where they are (a later requeue by Dramatiq is a duplicate the claim drops).
+    Reads Dramatiq's ``__acks__`` set of that consumer. With ``take``, the messages
+    found are removed (from the set and the queue's message hash) by whichever caller
+    removes them first: each is answered once, however many live workers look and
+    however often, and Dramatiq's own later requeue does not deliver it once more.
     """
     client = broker.client
     ns = broker.namespace
-    ids = list(client.smembers(f"{ns}:__acks__.{consumer_id}.{queue_name}"))
+    acks = f"{ns}:__acks__.{consumer_id}.{queue_name}"
+    msgs = f"{ns}:{queue_name}.msgs"
+    ids = list(client.smembers(acks))
     if not ids:
         return []
+    payloads = client.hmget(msgs, ids)
+    if take:
+        pipe = client.pipeline(transaction=True)
+        for message_id in ids:
+            pipe.srem(acks, message_id)
+        won = pipe.execute()
+        mine = [i for i, removed in zip(ids, won, strict=True) if removed]
+        if mine:
+            client.hdel(msgs, *mine)
+        payloads = [p for p, removed in zip(payloads, won, strict=True) if removed]
     run_ids: list[str] = []
-    for payload in client.hmget(f"{ns}:{queue_name}.msgs", ids):
+    for payload in payloads:
         if not isinstance(payload, bytes) or not payload:
             continue
         try:

@@ -13,7 +13,7 @@ from dramatiq import Broker
 from fleet.alerts.service import AlertService
 from fleet.ports import JobContext, Liveness, RunSender
 from fleet.settings import Settings
-from fleet.worker.broker import build_broker, make_sender
+from fleet.worker.broker import build_broker, make_batch_sender, make_sender
 from fleet.worker.liveness import RedisLiveness
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,12 @@ def liveness(settings: Settings) -> Liveness | None:
 def job_context(settings: Settings, *, broker: Broker | None = None,
                 live: Liveness | None = None) -> JobContext:
     """Everything a system job needs, from ``settings`` (and an existing broker, if any)."""
+    if broker is None and settings.redis_url:
+        broker = build_broker(settings)
     return JobContext(
         settings=settings,
         send_run=run_sender(settings, broker),
+        send_many=make_batch_sender(broker, settings.queue_name) if broker else None,
         liveness=live if live is not None else liveness(settings),
         alerts=AlertService.from_settings(settings),
     )

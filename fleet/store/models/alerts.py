@@ -66,6 +66,8 @@ class AlertDelivery(SQLModel, table=True):
         UniqueConstraint("alert_id", "send_count", "destination",
                          name="uq_alert_deliveries_dest"),
         Index("ix_alert_deliveries_due", "state", "next_attempt_at"),
+        # /metrics counts deliveries by outcome as they are attempted.
+        Index("ix_alert_deliveries_attempted", "last_attempt_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)

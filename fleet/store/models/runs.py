@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from fleet.store.types import UTCDateTime, new_id
+from fleet.store.types import BIG_SERIAL, UTCDateTime, new_id
 
 
 class RunState(StrEnum):
@@ -47,6 +47,15 @@ class Run(SQLModel, table=True):
         Index("ix_runs_graph_completed", "graph_id", "completed_at"),
         Index("ix_runs_schedule_state", "schedule_id", "state"),
         Index("ix_runs_completed_at", "completed_at"),
+        # The API's and dashboard's run lists (SPEC §12): newest first, keyset-paginated on
+        # (created_at, id), one index per filter so each page reads only what it shows.
+        Index("ix_runs_created", "created_at", "id"),
+        Index("ix_runs_state_created", "state", "created_at", "id"),
+        Index("ix_runs_user_state_created", "user_id", "state", "created_at", "id"),
+        Index("ix_runs_graph_created", "graph_id", "created_at", "id"),
+        Index("ix_runs_schedule_created", "schedule_id", "created_at", "id"),
+        Index("ix_runs_error_created", "error_code", "created_at", "id"),
+        Index("ix_runs_retry_of", "retry_of"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
@@ -137,7 +146,8 @@ class RunEvent(SQLModel, table=True):
     __table_args__ = (Index("ix_run_events_run_id_id", "run_id", "id"),
                       Index("ix_run_events_at", "at"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    # 64-bit: at 1 M runs a day a 32-bit serial runs out in about 430 days
+    id: int | None = Field(default=None, sa_column=Column(BIG_SERIAL, primary_key=True))
     run_id: str = Field(
         sa_column=Column(String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
     )

@@ -20,6 +20,9 @@ class Schedule(SQLModel, table=True):
         Index("ix_schedules_user_id", "user_id"),
         Index("ix_schedules_graph_id", "graph_id"),
         Index("ix_schedules_buffered", "buffered_for"),
+        # The API's and dashboard's schedule lists, keyset-paginated on (created_at, id).
+        Index("ix_schedules_created", "created_at", "id"),
+        Index("ix_schedules_user_created", "user_id", "created_at", "id"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)

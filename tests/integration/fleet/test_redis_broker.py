@@ -77,6 +77,14 @@ def test_the_runs_a_dead_consumer_fetched_are_found(redis_url: str) -> None:
     assert len(fetched) == 4
     assert sorted(prefetched_run_ids(broker, dead.broker_id, "fleet")) == ["r1", "r2", "r3"]
     assert prefetched_run_ids(broker, "someone-else", "fleet") == []
+    # Taking answers each message once, to whoever takes it first, and removes it.
+    assert sorted(prefetched_run_ids(broker, dead.broker_id, "fleet", take=True)) == [
+        "r1", "r2", "r3"]
+    assert prefetched_run_ids(broker, dead.broker_id, "fleet", take=True) == []
+    client = redis.Redis.from_url(redis_url)
+    assert client.scard(f"dramatiq:__acks__.{dead.broker_id}.fleet") == 0
+    assert client.hlen("dramatiq:fleet.msgs") == 0  # Dramatiq will not requeue them again
+    client.close()
     broker.close()
 
 
@@ -104,18 +112,27 @@ def test_the_reaper_sends_a_dead_workers_fetched_runs_ahead(redis_url: str, db_u
         s.add(Runtime(id="dead-rt", hostname="h", pid=1, registered_at=now, last_seen_at=now,
                       info={"consumer_id": dead.broker_id}))
         s.commit()
-    for r in waiting:
+    for r in [*waiting, held]:  # the held run's own message is in the dead acks too
         app.runtime.send_or_raise(r.id)
     consumer = dead.consume("fleet", prefetch=10, timeout=1000)
     got = 0
     deadline = time.monotonic() + 5
-    while got < 3 and time.monotonic() < deadline:
+    while got < 4 and time.monotonic() < deadline:
         got += next(consumer) is not None
-    report = Heartbeat(app.runtime).reap_only()
+    heartbeat = Heartbeat(app.runtime)
+    report = heartbeat.reap_only()
     assert report.reaped == [held.id]
     assert sorted(report.prefetched) == sorted(r.id for r in waiting)
     client = redis.Redis.from_url(redis_url)
-    assert client.llen("dramatiq:fleet-urgent") == 4  # the reaped run and the three fetched
+    # the reaped run and the three fetched, each once
+    assert client.llen("dramatiq:fleet-urgent") == 4
+    # A later reap (another of the dead worker's leases expiring) sends nothing again.
+    with Session(engine, expire_on_commit=False) as s:
+        make_run(s, now, state="running", runtime_id="dead-rt", lease_id="L2",
+                 lease_until=now - timedelta(seconds=1), attempt_count=1)
+    again = heartbeat.reap_only()
+    assert len(again.reaped) == 1 and again.prefetched == []
+    assert client.llen("dramatiq:fleet-urgent") == 5
     client.close()
     app.broker.close()
     engine.dispose()

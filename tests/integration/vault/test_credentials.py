@@ -23,6 +23,7 @@ from fleet.store import credentials as cred_store
 from fleet.store.models import Credential, Run
 from fleet.sweeps import expired_tokens
 from fleet.testing import FakeTokenEndpoint, FixedClock, RecordingSender
+from fleet.tokens import service as tokens
 from fleet.vault import service as vault
 from fleet.vault.checks import credential_problems
 from fleet.vault.keys import generate_key
@@ -251,22 +252,19 @@ def test_expired_tokens_deletes_by_kind_and_keeps_what_can_be_refreshed(
     add_key("alice", "forever", "k-7654321")
     add_key("alice", "later", "pw-1234567", kind="basic", username="ann",
             expires_at=now + timedelta(days=30))
-    api_tokens: list[int] = []
-
-    def api_token_expirer(s: Session, at: datetime, limit: int) -> int:
-        # The shape the API tokens store gives (issue 16): three expired tokens, batch of 2.
-        left = 3 - sum(api_tokens)
-        api_tokens.append(min(limit, left))
-        return api_tokens[-1]
-
+    # API tokens (SPEC §12): three expire, one does not; batches of 2
+    for name in ("t1", "t2", "t3"):
+        tokens.create(session, user_id="alice", role="viewer", now=now,
+                      expires_in=timedelta(hours=1), name=name)
+    tokens.create(session, user_id="alice", role="viewer", now=now, expires_in=None,
+                  name="kept")
     ctx = JobContext(settings=vault_settings.model_copy(update={"token_expiry_batch": 2}))
-    report = expired_tokens.run_expirers(session, now + timedelta(hours=2), ctx,
-                                         [*expired_tokens.EXPIRERS,
-                                          ("api_token", api_token_expirer)])
-    assert report.deleted == {"credential:api_key": 1, "credential:basic": 0,
-                              "credential:oauth2": 1, "api_token": 3}
-    assert api_tokens == [2, 1]
+    report = expired_tokens.SWEEP.run_once(session, now + timedelta(hours=2), ctx)
+    assert report.to_dict()["deleted"] == {"credential:api_key": 1, "credential:basic": 0,
+                                           "credential:oauth2": 1, "api_token": 3}
+    assert [t.name for t in tokens.list_tokens(session, user_id="alice")] == ["kept"]
     left = sorted(c.name for c in cred_store.list_for_user(session, "alice"))
     assert left == ["forever", "later", "refreshable"]
     assert expired_tokens.SWEEP.run_once(session, now + timedelta(hours=2), ctx).to_dict()[
-        "deleted"] == {"credential:api_key": 0, "credential:basic": 0, "credential:oauth2": 0}
+        "deleted"] == {"credential:api_key": 0, "credential:basic": 0, "credential:oauth2": 0,
+                       "api_token": 0}

@@ -1,7 +1,7 @@
 """credentials, artifacts, search entries (+ full-text index), runs.credentials
 
 Revision ID: 0005
-Revises: 0003 (re-pointed to the web branch's 0004 when both are merged)
+Revises: 0004 (re-pointed to the web branch's 0004 when both are merged)
 
 The full-text index is not a model column, so it is created here by dialect:
 PostgreSQL gets a generated ``tsvector`` column with a GIN index, SQLite an
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""The audit log of actions (SPEC §12)."""

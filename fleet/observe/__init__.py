@@ -1,0 +1,2 @@
+"""What the fleet is doing, read from the store: the overview snapshot, the runtimes
+page and the counters of ``/metrics`` (SPEC §12)."""

@@ -1,0 +1,196 @@
+"""Writing what executions produce: checkpoints and final states, with group commit.
+
+Every finished node execution is a checkpoint (its NodeRun and the outputs it
+routed), written under its run's lease; the run's next state (completed,
+failed, waiting...) is written the same way. A :class:`RunWriter` shared by
+the threads of one worker process collects the writes that arrive within
+``group_commit_ms`` of each other and commits them in ONE transaction: one
+fencing UPDATE for all their leases, one upsert of all node runs, one insert
+of all events. Each caller returns only once its write is committed, so a
+checkpoint is durable before the node that depends on it is considered done;
+a crash loses at most the writes not yet committed (their nodes are redone).
+
+A database outage delays the writes (retried with backoff within
+``db_outage_budget_s``); it does not lose them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from fleet.errors import StoreUnavailable
+from fleet.store import hotpath
+from fleet.store.db import begin_write, with_retry
+
+log = logging.getLogger(__name__)
+
+EVENT_COLUMNS = ("run_id", "at", "kind", "from_state", "to_state", "source_node", "source_pin",
+                 "sink_node", "sink_pin", "data", "detail")
+
+
+def event_row(**values: Any) -> dict[str, Any]:
+    """A run_events row with every column present (one executemany needs one shape)."""
+    return {c: values.get(c) for c in EVENT_COLUMNS}
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write found: whether the lease still held, and a cancel request."""
+
+    held: bool
+    cancel_requested: bool = False
+
+
+@dataclass
+class _Write:
+    run_id: str
+    lease_id: str
+    node_run: dict[str, Any] | None = None  # a checkpoint
+    run_values: dict[str, Any] | None = None  # a final (or waiting) state
+    events: list[dict[str, Any]] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Written | None = None
+    error: BaseException | None = None
+
+
+def _apply(session: Session, writes: Sequence[_Write]) -> None:
+    """Apply ``writes`` in the session's transaction (the caller commits)."""
+    held = hotpath.fence(session, [(w.run_id, w.lease_id) for w in writes])
+    rows, events = [], []
+    for w in writes:
+        key = (w.run_id, w.lease_id)
+        if key not in held:
+            w.result = Written(False)
+            continue
+        if w.node_run is not None:
+            rows.append(w.node_run)
+        if w.run_values is not None and not hotpath.finish(session, w.run_id, w.lease_id,
+                                                           w.run_values):
+            w.result = Written(False)
+            continue
+        events += w.events
+        w.result = Written(True, held[key])
+    hotpath.save_node_runs(session, rows)
+    hotpath.add_events(session, events)
+
+
+class RunWriter:
+    """Checkpoints and finishes of one process, committed together when they coincide.
+
+    ``window_s=0`` writes each one in its caller's thread (tests, ``run_inline``).
+    """
+
+    def __init__(self, open_session: Callable[[], Session], *, window_s: float = 0.002,
+                 max_batch: int = 64, budget_s: float = 60.0) -> None:
+        self.open_session = open_session
+        self.window_s = window_s
+        self.max_batch = max_batch
+        self.budget_s = budget_s
+        self._queue: queue.Queue[_Write | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.batches = 0  # transactions committed (for tests and benchmarks)
+        self.writes = 0
+
+    # --- the API ------------------------------------------------------------------
+
+    def checkpoint(self, run_id: str, lease_id: str, node_run: dict[str, Any],
+                   events: list[dict[str, Any]]) -> Written:
+        """Persist one finished node execution under the lease; blocks until committed."""
+        return self._submit(_Write(run_id, lease_id, node_run=node_run, events=events))
+
+    def finish(self, run_id: str, lease_id: str, values: dict[str, Any],
+               events: list[dict[str, Any]]) -> Written:
+        """Write the run's next state under the lease; blocks until committed."""
+        return self._submit(_Write(run_id, lease_id, run_values=values, events=events))
+
+    def close(self) -> None:
+        """Stop the writer thread (after the writes already queued)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(10)
+
+    # --- internals -------------------------------------------------------------------
+
+    def _submit(self, write: _Write) -> Written:
+        if self.window_s <= 0:
+            self._commit([write])
+        else:
+            self._ensure_thread()
+            self._queue.put(write)
+            write.done.wait()
+        if write.error is not None:
+            raise write.error
+        assert write.result is not None
+        return write.result
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="fleet-run-writer",
+                                                daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self.window_s
+            while len(batch) < self.max_batch:
+                left = deadline - time.monotonic()
+                try:
+                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Write]) -> None:
+        try:
+            self._transaction(batch)
+        except StoreUnavailable as exc:  # the outage outlasted its budget: every write fails
+            for write in batch:
+                write.error = exc
+        except DBAPIError as exc:  # one bad write must not fail the others: each on its own
+            if len(batch) == 1:
+                batch[0].error = exc
+            else:
+                for write in batch:
+                    try:
+                        self._transaction([write])
+                    except Exception as one:
+                        write.error = one
+        except Exception as exc:
+            for write in batch:
+                write.error = exc
+        finally:
+            for write in batch:
+                write.done.set()
+
+    def _transaction(self, batch: list[_Write]) -> None:
+        def once() -> None:
+            with self.open_session() as session:
+                begin_write(session, "run writes")
+                _apply(session, batch)
+                session.commit()
+
+        with_retry(once, what="checkpoint write" if batch[0].node_run is not None
+                   else "final run write", budget_s=self.budget_s)
+        self.batches += 1
+        self.writes += len(batch)

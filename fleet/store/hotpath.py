@@ -1,0 +1,191 @@
+"""The statements a worker issues for every run, in as few round trips as possible.
+
+Plain SQLAlchemy Core on the tables (no ORM unit of work, no identity map):
+
+- :func:`claim`: the run moves to ``running`` under a new lease, its
+  transition event is written and its graph definition read. On PostgreSQL
+  that is ONE statement (data-modifying CTEs), on SQLite three inside the
+  caller's ``BEGIN IMMEDIATE``.
+- :func:`checkpoint_many`: several finished node executions, of several runs,
+  in one transaction: one fencing UPDATE for all their leases, one upsert of
+  all node runs, one insert of all their events.
+- :func:`finish`: the run's final (or waiting) state, fenced by its lease, in
+  one UPDATE.
+
+Nothing here commits. Lease times are the ``now`` the caller passes: a worker's
+lease clock, which follows the database's (:meth:`fleet.worker.process.WorkerRuntime.lease_now`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, insert, literal, select, tuple_, update
+from sqlmodel import Session
+
+from fleet.store.db import upsert_insert
+from fleet.store.models import Graph, NodeRun, Run, RunEvent
+
+RUNS: Table = Run.__table__  # type: ignore[attr-defined]
+NODE_RUNS: Table = NodeRun.__table__  # type: ignore[attr-defined]
+EVENTS: Table = RunEvent.__table__  # type: ignore[attr-defined]
+GRAPHS: Table = Graph.__table__  # type: ignore[attr-defined]
+
+_CLAIMED = ("id", "lease_id", "user_id", "graph_id", "graph_version", "inputs", "timeout_s",
+            "cancel_requested", "wall_time_s", "cpu_time_s", "run_time_s", "attempt_count",
+            "lease_until", "node_count", "created_at", "started_at", "credentials")
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    """What executing a claimed run needs, as the claim returned it."""
+
+    id: str
+    lease_id: str
+    user_id: str
+    graph_id: str
+    graph_version: int
+    inputs: dict[str, Any]
+    timeout_s: float | None
+    cancel_requested: bool
+    wall_time_s: float | None
+    cpu_time_s: float | None
+    run_time_s: float
+    attempt_count: int
+    lease_until: datetime
+    node_count: int
+    created_at: datetime
+    started_at: datetime
+    credentials: dict[str, Any] | None
+    definition: dict[str, Any] | None  # None: the graph version is gone
+    graph_timeout_s: float | None
+
+    @property
+    def ran_before(self) -> bool:
+        """Whether an earlier segment may have left checkpoints to replay."""
+        return (self.attempt_count > 1 or self.run_time_s > 0 or self.node_count > 0
+                or self.wall_time_s is not None)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_s: float,
+          now: datetime) -> ClaimedRow | None:
+    """Claim the queued run ``run_id`` (None when it is not claimable); does not commit.
+
+    ``now`` is the lease clock: a worker passes the database's time (its own
+    clock corrected by the offset it measures), tests pass a fixed instant.
+    """
+    values = {
+        "state": "running", "lease_id": lease_id, "runtime_id": runtime_id,
+        "lease_until": now + timedelta(seconds=ttl_s), "heartbeat_at": now,
+        "started_at": now, "state_changed_at": now, "waiting_reason": None,
+        "attempt_count": RUNS.c.attempt_count + 1,
+    }
+    claimed = (update(RUNS).where(RUNS.c.id == run_id, RUNS.c.state == "queued")
+               .values(**values).returning(*[RUNS.c[n] for n in _CLAIMED]))
+    detail = literal(f"claimed by runtime {runtime_id}, attempt ")
+    if _dialect(session) == "postgresql":
+        c = claimed.cte("claimed")
+        event = (insert(EVENTS).from_select(
+            ["run_id", "at", "kind", "from_state", "to_state", "detail"],
+            select(c.c.id, literal(now, RUNS.c.state_changed_at.type), literal("transition"),
+                   literal("queued"), literal("running"),
+                   detail.concat(c.c.attempt_count.cast(RUNS.c.id.type))))
+            .cte("event"))
+        stmt = (select(*[c.c[n] for n in _CLAIMED], GRAPHS.c.definition,
+                       GRAPHS.c.timeout_s.label("graph_timeout_s"))
+                .select_from(c.outerjoin(GRAPHS, and_(GRAPHS.c.user_id == c.c.user_id,
+                                                      GRAPHS.c.id == c.c.graph_id,
+                                                      GRAPHS.c.version == c.c.graph_version)))
+                .add_cte(event))
+        row = session.execute(stmt).first()
+        return ClaimedRow(*row) if row is not None else None
+    row = session.execute(claimed).first()
+    if row is None:
+        return None
+    run = dict(zip(_CLAIMED, row, strict=True))
+    session.execute(insert(EVENTS).values(
+        run_id=run_id, at=now, kind="transition", from_state="queued", to_state="running",
+        detail=f"claimed by runtime {runtime_id}, attempt {run['attempt_count']}"))
+    graph = session.execute(select(GRAPHS.c.definition, GRAPHS.c.timeout_s).where(
+        GRAPHS.c.user_id == run["user_id"], GRAPHS.c.id == run["graph_id"],
+        GRAPHS.c.version == run["graph_version"])).first()
+    found: list[Any] = [*row, graph[0] if graph else None, graph[1] if graph else None]
+    return ClaimedRow(*found)
+
+
+def finished_node_runs(session: Session, run_id: str) -> list[Any]:
+    """The run's completed node runs (exec key, outputs, times): what a re-execution replays."""
+    stmt = select(NODE_RUNS.c.exec_key, NODE_RUNS.c.outputs, NODE_RUNS.c.started_at,
+                  NODE_RUNS.c.completed_at).where(NODE_RUNS.c.run_id == run_id,
+                                                  NODE_RUNS.c.state == "completed")
+    return list(session.execute(stmt).all())
+
+
+@dataclass(frozen=True)
+class NodeCheckpoint:
+    """One finished node execution to persist under its run's lease."""
+
+    run_id: str
+    lease_id: str
+    node_run: dict[str, Any]  # a node_runs row
+    events: list[dict[str, Any]]  # run_events rows
+
+
+def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+    """Lock the runs whose ``(run id, lease id)`` still hold; their ``cancel_requested``.
+
+    The no-op UPDATE takes the row locks for the rest of the transaction, so the
+    reaper cannot take a run between this check and the commit of its checkpoints.
+    A pair missing from the answer has lost its lease.
+    """
+    if not leases:
+        return {}
+    stmt = (update(RUNS)
+            .where(tuple_(RUNS.c.id, RUNS.c.lease_id).in_(list(set(leases))),
+                   RUNS.c.state == "running")
+            .values(lease_id=RUNS.c.lease_id)
+            .returning(RUNS.c.id, RUNS.c.lease_id, RUNS.c.cancel_requested))
+    return {(r[0], r[1]): bool(r[2]) for r in session.execute(stmt).all()}
+
+
+def save_node_runs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert node runs in one statement; a completed one is never replaced."""
+    if not rows:
+        return
+    ins = upsert_insert(session, NodeRun)
+    cols = {c: ins.excluded[c] for c in rows[0] if c not in ("id", "run_id", "exec_key")}
+    stmt = ins.on_conflict_do_update(index_elements=["run_id", "exec_key"], set_=cols,
+                                     where=NODE_RUNS.c.state != "completed")
+    session.execute(stmt, list(rows))
+
+
+def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert run events in one statement."""
+    if rows:
+        session.execute(insert(EVENTS), list(rows))
+
+
+def finish(session: Session, run_id: str, lease_id: str, values: dict[str, Any]) -> bool:
+    """Write a running run's next state under its lease; False when the lease is gone."""
+    stmt = (update(RUNS).where(RUNS.c.id == run_id, RUNS.c.lease_id == lease_id,
+                               RUNS.c.state == "running")
+            .values(**values).returning(RUNS.c.id))
+    return session.execute(stmt).first() is not None
+
+
+def claimed_row(run_id: str, lease_id: str) -> Any:
+    """The SELECT of a run already claimed under ``lease_id``, shaped as a :class:`ClaimedRow`."""
+    return (select(*[RUNS.c[n] for n in _CLAIMED], GRAPHS.c.definition,
+                   GRAPHS.c.timeout_s.label("graph_timeout_s"))
+            .select_from(RUNS.outerjoin(GRAPHS, and_(GRAPHS.c.user_id == RUNS.c.user_id,
+                                                     GRAPHS.c.id == RUNS.c.graph_id,
+                                                     GRAPHS.c.version == RUNS.c.graph_version)))
+            .where(RUNS.c.id == run_id, RUNS.c.lease_id == lease_id,
+                   RUNS.c.state == "running"))

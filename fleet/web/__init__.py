@@ -1,0 +1,1 @@
+"""The REST API, the web dashboard and /metrics (SPEC §12)."""
