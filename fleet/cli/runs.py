@@ -79,7 +79,7 @@ def _after_submit(cli: CliContext, run: Run, owner: str | None, *, wait: bool, t
     """Print the new run (or wait for it) and exit with the outcome's code."""
     if wait:
         view = runview.wait_for(cli, run.id, owner, timeout)
-        raise typer.Exit(runview.finish(cli, view, json_out, quiet))
+        raise typer.Exit(runview.finish(cli, view, owner, json_out, quiet))
     if json_out:
         print_json(runview.run_dict(run))
     elif quiet:
@@ -316,6 +316,30 @@ def show(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id or pref
         print_json(runview.show_json(view))
     else:
         runview.print_show(view, utcnow())
+
+
+@app.command("why")
+@handle_errors
+def why_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id or prefix."),
+            user: str | None = USER, operator: bool = OPERATOR, json_out: bool = JSON) -> None:
+    """Why is this run not moving? Its state, every cause found and the facts behind them."""
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs why {run_ref}")
+    run_id = _run_id(cli, run_ref, owner)
+    d = runview.diagnose(cli, run_id, owner)
+    if json_out:
+        print_json(d.to_dict())
+        return
+    line = Text("run ")
+    line.append(d.run_id, style="bold")
+    line.append(f" {d.state}: {d.headline}")
+    console.print(line)
+    for cause in d.causes[1:]:
+        console.print(Text(f"  also: {cause.text}"))
+    for key, value in d.facts.items():
+        if value is not None:
+            shown = value.isoformat() if hasattr(value, "isoformat") else value
+            console.print(Text(f"  {key}: {shown}", style="dim"))
 
 
 @app.command("trace")

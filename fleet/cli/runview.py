@@ -19,7 +19,8 @@ from fleet.cli.context import CliContext, console, esc, print_json
 from fleet.cli.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_WAITED_OUT
 from fleet.clock import as_utc, utcnow
 from fleet.engine.tracker import Tracker
-from fleet.runs.progress import TERMINAL, WAITING_STATES, NodeView, RunView, run_view, wait_hint
+from fleet.runs.diagnose import Diagnosis, why
+from fleet.runs.progress import TERMINAL, WAITING_STATES, NodeView, RunView, run_view
 from fleet.store.models import NodeRun, Run, RunEvent
 
 RUN_FIELDS = ("id", "user_id", "graph_id", "graph_version", "schedule_id", "retry_of", "state",
@@ -275,10 +276,31 @@ def load(cli: CliContext, run_id: str, owner: str | None) -> RunView:
         return run_view(session, run_id, user_id=owner)
 
 
-def hint(cli: CliContext, run: Run) -> str:
-    """Why the run has not finished (state, queue position, workers online)."""
+def diagnose(cli: CliContext, run_id: str, owner: str | None) -> Diagnosis:
+    """"Why is this run not moving?" (the dashboard's answer, from the database's view)."""
     with cli.session() as session:
-        return wait_hint(session, run)
+        return why(session, run_id, now=utcnow(), settings=cli.settings, user_id=owner)
+
+
+def next_step(run: Run) -> str | None:
+    """The command that moves a parked run on, if any."""
+    if run.state == "waiting_approval":
+        return f"`fleet runs approve {run.id}` or `fleet runs reject {run.id}`"
+    if run.state == "waiting_tool":
+        return f"`fleet runs complete-tool {run.id} --node NODE --output JSON`"
+    if run.state == "running":
+        return f"follow it with `fleet runs watch {run.id}`"
+    return None
+
+
+def hint(cli: CliContext, run: Run, owner: str | None) -> str:
+    """Why the run has not finished, in one line: its state and every cause found
+    (queue position, no worker online, scheduler silent, waiting since...), and what to do."""
+    d = diagnose(cli, run.id, owner)
+    causes = [c.text for c in d.causes] or [d.headline]
+    step = next_step(run)
+    return (f"run {run.id} is {d.state}: " + "; ".join(causes)
+            + (f". Next: {step}" if step else ""))
 
 
 def wait_for(cli: CliContext, run_id: str, owner: str | None, timeout_s: float, *,
@@ -299,18 +321,19 @@ def wait_for(cli: CliContext, run_id: str, owner: str | None, timeout_s: float, 
         time.sleep(min(interval_s, max(0.0, deadline - clock())))
 
 
-def finish(cli: CliContext, view: RunView, json_out: bool, quiet: bool = False) -> int:
+def finish(cli: CliContext, view: RunView, owner: str | None, json_out: bool,
+           quiet: bool = False) -> int:
     """Print how the wait ended and return the exit code (0, 1 or 3)."""
     code = exit_code(view.run.state)
-    why = hint(cli, view.run) if code == EXIT_WAITED_OUT else None
+    reason = hint(cli, view.run, owner) if code == EXIT_WAITED_OUT else None
     if json_out:
-        print_json({**run_dict(view.run), "exit_code": code, "hint": why})
+        print_json({**run_dict(view.run), "exit_code": code, "hint": reason})
     elif quiet:
         console.print(Text(view.run.id))
     else:
         print_outcome(view)
-        if why:
-            console.print(Text(f"waited out: {why}", style="yellow"))
+        if reason:
+            console.print(Text(f"waited out: {reason}", style="yellow"))
     return code
 
 
@@ -340,7 +363,7 @@ def watch(cli: CliContext, run_id: str, owner: str | None, *, timeout_s: float |
     limit = timeout_s if timeout_s is not None else float("inf")
     if json_out:
         view = wait_for(cli, run_id, owner, limit, until_parked=False, interval_s=interval_s)
-        return finish(cli, view, json_out=True)
+        return finish(cli, view, owner, json_out=True)
     interrupted = False
     if console.is_terminal:
         with Live(console=console, refresh_per_second=8, auto_refresh=False) as live:
@@ -370,7 +393,7 @@ def watch(cli: CliContext, run_id: str, owner: str | None, *, timeout_s: float |
         except KeyboardInterrupt:
             interrupted = True
             view = load(cli, run_id, owner)
-    code = finish(cli, view, json_out=False)
+    code = finish(cli, view, owner, json_out=False)
     if interrupted and code == EXIT_WAITED_OUT:
         console.print(Text("stopped watching (the run goes on)", style="yellow"))
     return code

@@ -6,7 +6,7 @@ routed outputs (a node whose inputs have arrived, or that has no input links,
 and has not finished, is in progress while the run is running).
 
 Another user's run is answered exactly as a missing one (``user_id=None``: an
-operator, anyone's run).
+operator, anyone's run). Why a run is not moving: :func:`fleet.runs.diagnose.why`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from fleet.errors import NotFound
+from fleet.runs.queries import visible
 from fleet.store import graphs as graph_store
 from fleet.store import lookup
 from fleet.store import node_runs as node_store
@@ -131,20 +131,6 @@ def progress(run_state: str, definition: dict[str, Any] | None, node_runs: list[
     return views
 
 
-def visible(session: Session, run_id: str, user_id: str | None) -> Run:
-    """The run, read afresh, if ``user_id`` (None: an operator) may see it; else NotFound.
-
-    The same answer as :func:`fleet.runs.control.visible` (this read-only module does
-    not load the control services and the blocks they check runs with).
-    """
-    run = run_store.get(session, run_id, fresh=True)
-    if run is None or (user_id is not None and run.user_id != user_id):
-        raise NotFound(f"run {run_id} does not exist"
-                       + (f" for user '{user_id}'" if user_id else "")
-                       + "; list runs with `fleet runs list`")
-    return run
-
-
 def run_view(session: Session, run_id: str, *, user_id: str | None) -> RunView:
     """The run ``run_id`` as ``user_id`` may see it (NotFound otherwise), read fresh."""
     run = visible(session, run_id, user_id)
@@ -156,27 +142,3 @@ def run_view(session: Session, run_id: str, *, user_id: str | None) -> RunView:
     view = RunView(run, nodes, rows, events, lookup.retries_of(session, run.id))
     session.commit()  # end the read (keeping the rows loaded): the next poll sees new writes
     return view
-
-
-def wait_hint(session: Session, run: Run) -> str:
-    """Why a run has not finished yet, in one line: its state, queue position, workers."""
-    state = run.state
-    if state == RunState.QUEUED.value:
-        ahead = lookup.queue_position(session, run)
-        online = lookup.online_runtimes(session)
-        session.commit()
-        workers = (f"{len(online)} worker process(es) online" if online else
-                   "no worker is online: start one with `fleet dev` (or the Procfile's "
-                   "worker line)")
-        return f"run {run.id} is still queued, {ahead} run(s) ahead of it; {workers}"
-    if state == RunState.WAITING_APPROVAL.value:
-        return (f"run {run.id} is waiting for approval ({run.waiting_reason or 'approval'}): "
-                f"`fleet runs approve {run.id}` or `fleet runs reject {run.id}`")
-    if state == RunState.WAITING_TOOL.value:
-        return (f"run {run.id} is waiting for a tool result ({run.waiting_reason or 'tool'}): "
-                f"`fleet runs complete-tool {run.id} --node NODE --output JSON`")
-    if state == RunState.RUNNING.value:
-        return (f"run {run.id} is still running (attempt {run.attempt_count}/"
-                f"{run.max_attempts}) on {run.runtime_id or 'a worker'}; follow it with "
-                f"`fleet runs watch {run.id}`")
-    return f"run {run.id} is {state}"

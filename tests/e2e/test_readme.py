@@ -84,6 +84,15 @@ def script(cmds: list[Command], rc_file: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def _output_of(log: str, number: int) -> str:
+    """What command ``number`` printed (between its marker and the next one)."""
+    start = log.find(f">>> {number}: ")
+    if start < 0:
+        return f"(command {number} never ran)"
+    end = log.find(f">>> {number + 1}: ", start)
+    return log[start: end if end >= 0 else start + 3000][:3000]
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
@@ -136,7 +145,10 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
              f"the README says {c.expected}"
              for c in cmds if ran.get(str(c.number)) != str(c.expected)]
     dev_log = clone / "dev.log"
-    assert not drift, ("\n".join(drift) + "\n--- output ---\n" + log.read_text()[-6000:]
+    assert not drift, ("\n".join(drift) + "\n--- their output ---\n"
+                       + "\n".join(_output_of(log.read_text(), c.number) for c in cmds
+                                   if ran.get(str(c.number)) != str(c.expected))
+                       + "\n--- the end of the output ---\n" + log.read_text()[-3000:]
                        + ("\n--- dev.log ---\n" + dev_log.read_text()[-3000:]
                           if dev_log.exists() else ""))
     assert "Traceback" not in log.read_text()

@@ -44,15 +44,20 @@ def test_a_wait_that_runs_out_says_why_and_exits_3(fleet: Fleet, session: Sessio
     make_run(session, now, user_id="someone", graph_id="hello")  # queued ahead of ours
     out = fleet("runs", "submit", "hello", "--wait", "--timeout", "0.3")
     assert out.code == 3, out.output
-    assert "still queued, 1 run(s) ahead of it" in out.flat
-    assert "no worker is online" in out.flat
+    assert "is queued" in out.flat and "no worker is online" in out.flat
+    assert "1 queued run(s) are ahead of it" in out.flat
+    assert "the scheduler is silent" in out.flat  # no system job has ever run here
     runtimes.add(session, Runtime(id="rt-1", hostname="h", pid=1, registered_at=now,
                                   last_seen_at=now, queues=["fleet"], concurrency=8))
     session.commit()
     data = fleet("runs", "submit", "hello", "--wait", "--timeout", "0.3", "--json")
     assert data.code == 3
-    assert "1 worker process(es) online" in data.json()["hint"]
+    hint = data.json()["hint"]
+    assert "no worker is online" not in hint and "2 queued run(s) are ahead of it" in hint
     assert data.json()["exit_code"] == 3
+    why = fleet("runs", "why", data.json()["id"][:8], "--json")
+    assert why.code == 0 and why.json()["facts"]["queued_ahead"] == 2
+    assert [c["code"] for c in why.json()["causes"]][:1] == ["backlog"]
 
 
 def test_a_run_waiting_for_approval_ends_the_wait_with_3_and_the_way_on(
@@ -63,7 +68,7 @@ def test_a_run_waiting_for_approval_ends_the_wait_with_3_and_the_way_on(
     run_id = out.stdout.strip()
     assert len(run_id) == 32  # --quiet: the id only
     hint = fleet("runs", "watch", run_id, "--timeout", "0", "--json").json()["hint"]
-    assert "waiting for approval" in hint and f"fleet runs approve {run_id}" in hint
+    assert "waiting for approval" in hint and f"`fleet runs approve {run_id}`" in hint
     assert fleet("runs", "approve", run_id[:8]).code == 0
     done = fleet("runs", "watch", run_id[:8], "--timeout", "30")
     assert done.code == 0 and "published: Release notes for v1.2" in done.flat

@@ -109,6 +109,7 @@ MISSING = "f" * 32
 CASES: dict[str, Case] = {
     "runs show": Case(["runs", "show", "{id}"], _completed, MISSING),
     "runs trace": Case(["runs", "trace", "{id}"], _completed, MISSING),
+    "runs why": Case(["runs", "why", "{id}"], _queued, MISSING),
     "runs watch": Case(["runs", "watch", "{id}", "--timeout", "5"], _completed, MISSING),
     "runs cancel": Case(["runs", "cancel", "{id}"], _queued, MISSING),
     "runs approve": Case(["runs", "approve", "{id}"], _waiting_approval, MISSING),
