@@ -42,6 +42,12 @@ class InvalidInput(FleetError):
         self.problems = list(problems or [])
 
 
+class UsageError(InvalidInput):
+    """The command line was malformed: an unknown option, a missing argument (`fleet` exits 2)."""
+
+    code = "E-USAGE-001"
+
+
 class NotFound(FleetError):
     """The named object does not exist (or belongs to another user, which looks the same)."""
 

@@ -7,8 +7,11 @@ import time.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet.errors import ConfigError
 
@@ -202,10 +205,11 @@ class Settings(BaseSettings):
     """A fire at most this late counts as on time (the dispatcher ticks every minute)."""
 
     # --- alerts (SPEC §8) ---------------------------------------------------
-    alert_urls_ops: list[str] = Field(default_factory=list)
-    """Apprise URLs for `ops` alerts (JSON list), e.g. `["discord://id/token"]`."""
-    alert_urls_product: list[str] = Field(default_factory=list)
-    """Apprise URLs for `product` alerts (JSON list)."""
+    alert_urls_ops: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Apprise URLs for `ops` alerts: one URL, several separated by commas, or a JSON list,
+    e.g. `discord://id/token` or `["discord://id/token", "mailto://ops@example.com"]`."""
+    alert_urls_product: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Apprise URLs for `product` alerts (the same forms as `FLEET_ALERT_URLS_OPS`)."""
     alert_reminder_s: float = Field(3600.0, gt=0)
     """A still-firing incident is re-sent at most this often."""
     alert_retry_s: float = Field(30.0, gt=0)
@@ -304,11 +308,35 @@ class Settings(BaseSettings):
     """Add Dramatiq's own Prometheus middleware to workers (metrics on port 9191,
     `dramatiq_prom_port`)."""
 
+    @field_validator("alert_urls_ops", "alert_urls_product", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> Any:
+        return url_list(value)
 
     @model_validator(mode="after")
     def _check_invariants(self) -> Settings:
         check_invariants(self)
         return self
+
+
+def url_list(value: Any) -> Any:
+    """A list of URLs from a JSON list, or from one URL or several separated by commas.
+
+    Apprise URLs hold no bare comma in practice (a comma inside one is written ``%2C``).
+    Anything that is not a string is left to the field's own validation.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"looks like a JSON list but is not valid JSON ({exc.msg}); "
+                             'write ["scheme://...", "scheme://..."] or URLs separated by '
+                             "commas") from None
+        return loaded
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def check_invariants(s: Settings) -> None:
@@ -345,3 +373,47 @@ def check_invariants(s: Settings) -> None:
             "inconsistent fleet configuration: " + "; ".join(problems)
             + ". Change the FLEET_* settings named above."
         )
+
+
+_SECRET_FIELDS = frozenset({"secret_key", "database_url", "redis_url", "sentry_dsn",
+                            "alert_urls_ops", "alert_urls_product"})
+
+
+def _example(name: str) -> str:
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return ""
+    default = field.get_default(call_default_factory=True)
+    if default is None or default == [] or name in {"secret_key"}:
+        return ""
+    return f"e.g. {default}" if not isinstance(default, list) else ""
+
+
+def settings_problem(exc: Exception) -> ConfigError:
+    """A ConfigError naming each ``FLEET_*`` variable that failed to parse, what it expects,
+    and an example (its default); values that may hold secrets are not repeated."""
+    if isinstance(exc, ConfigError):
+        return exc
+    errors = getattr(exc, "errors", None)
+    problems: list[str] = []
+    if callable(errors):
+        for err in errors():
+            loc = err.get("loc") or ()
+            name = str(loc[0]) if loc else ""
+            if not name:
+                problems.append(str(err.get("msg", "")))
+                continue
+            field = Settings.model_fields.get(name)
+            meaning = " ".join((field.description or "").split()).rstrip(".") if field else ""
+            shown = "" if name in _SECRET_FIELDS else f" = {err.get('input')!r}"
+            example = _example(name)
+            problems.append(
+                f"FLEET_{name.upper()}{shown}: {err.get('msg', 'invalid')}"
+                + (f" ({example})" if example else "")
+                + (f"; it sets: {meaning}" if meaning else ""))
+    else:  # pydantic-settings' SettingsError: a value it could not decode
+        text = str(exc)
+        bad = text.split('"')[1] if text.count('"') >= 2 else ""
+        problems.append(f"FLEET_{bad.upper()} could not be decoded ({text})" if bad else text)
+    return ConfigError("invalid settings: " + "; ".join(problems)
+                       + ". Fix the FLEET_* environment variable(s) (or .env) named above.")

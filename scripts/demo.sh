@@ -17,16 +17,16 @@ sleep 3
 
 echo "== fleet runs submit hello --input who=Ada --wait"
 "$fleet" runs submit hello --user demo --input who=Ada --wait --timeout 30
-echo "== fleet runs submit fan-out-fan-in --wait --json"
-run_id=$("$fleet" runs submit fan-out-fan-in --user demo --wait --timeout 30 --json |
-         .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "== fleet runs submit fan-out-fan-in --quiet, then fleet runs watch"
+run_id=$("$fleet" runs submit fan-out-fan-in --user demo --quiet)
+"$fleet" runs watch "$run_id" --user demo --timeout 30
 echo "== fleet runs show $run_id"
-"$fleet" runs show "$run_id"
+"$fleet" runs show "$run_id" --user demo
 echo "== fleet runs trace $run_id"
-"$fleet" runs trace "$run_id"
+"$fleet" runs trace "$run_id" --user demo
 echo "== fleet schedules list --user demo"
 "$fleet" schedules list --user demo
 wait "$dev_pid" || true
 trap - EXIT
-echo "== fleet runs list (after dev stopped)"
-"$fleet" runs list
+echo "== fleet runs list --user demo (after dev stopped)"
+"$fleet" runs list --user demo

@@ -7,16 +7,26 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from fleet.cli.context import console, ctx_of, handle_errors, print_json
+from fleet.cli.context import (
+    JSON,
+    USER,
+    WIDE,
+    console,
+    ctx_of,
+    handle_errors,
+    keep_ids_whole,
+    print_json,
+    short_ids,
+)
+from fleet.cli.ids import resolve
 from fleet.clock import utcnow
 from fleet.errors import InvalidInput
 
 app = typer.Typer(help="Files for runs' inputs and written by blocks, kept until they expire.",
                   no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="Machine-readable output.")
-USER = typer.Option(None, "--user", "-u", help="Act as this user (default: FLEET_USER).")
 
 
 @app.command("put")
@@ -49,13 +59,13 @@ def put(ctx: typer.Context, file: Path = typer.Argument(..., help="The file to u
         print_json({**service.view(artifact), "ref": service.ref(artifact)})
     else:
         until = artifact.expires_at.isoformat() if artifact.expires_at else "never"
-        console.print(f"artifact [bold]{artifact.id}[/] ({artifact.name}, {artifact.size} "
-                      f"bytes) stored; expires {until}", highlight=False)
+        console.print(Text(f"artifact {artifact.id} ({artifact.name}, {artifact.size} bytes) "
+                           f"stored; expires {until}"))
 
 
 @app.command("get")
 @handle_errors
-def get(ctx: typer.Context, artifact_id: str = typer.Argument(...),
+def get(ctx: typer.Context, artifact_id: str = typer.Argument(..., help="Id or prefix."),
         output: Path | None = typer.Option(None, "--output", "-o",
                                            help="Write here (default: standard output)."),
         user: str | None = USER, json_out: bool = JSON) -> None:
@@ -65,9 +75,11 @@ def get(ctx: typer.Context, artifact_id: str = typer.Argument(...),
     from fleet.artifacts.storage import storage_for
 
     cli = ctx_of(ctx)
+    owner = cli.user(user)
     with cli.session() as session:
+        full = resolve(session, "artifact", artifact_id, owner)
         artifact, data = service.get(session, utcnow(), storage=storage_for(cli.settings),
-                                     user_id=cli.user(user), artifact_id=artifact_id)
+                                     user_id=owner, artifact_id=full)
     if output is not None:
         output.write_bytes(data)
     if json_out:
@@ -76,7 +88,7 @@ def get(ctx: typer.Context, artifact_id: str = typer.Argument(...),
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
-        console.print(f"wrote {len(data)} bytes to {output}", highlight=False)
+        console.print(Text(f"wrote {len(data)} bytes to {output}"))
 
 
 @app.command("list")
@@ -84,7 +96,7 @@ def get(ctx: typer.Context, artifact_id: str = typer.Argument(...),
 def list_(ctx: typer.Context, run: str | None = typer.Option(None, "--run",
                                                             help="Only this run's files."),
           limit: int = typer.Option(200, "--limit", min=1, max=1000),
-          user: str | None = USER, json_out: bool = JSON) -> None:
+          user: str | None = USER, wide: bool = WIDE, json_out: bool = JSON) -> None:
     """List your artifacts, newest first."""
     # lazy: fsspec loads only for the artifact commands
     from fleet.artifacts import service
@@ -96,16 +108,19 @@ def list_(ctx: typer.Context, run: str | None = typer.Option(None, "--run",
     if json_out:
         print_json(rows)
         return
+    ids = short_ids([r["id"] for r in rows], wide)
     table = Table("id", "name", "scope", "size", "type", "expires")
     for r in rows:
-        table.add_row(r["id"], r["name"], r["scope"], str(r["size"]), r["content_type"],
+        table.add_row(ids[r["id"]], Text(r["name"]), r["scope"], str(r["size"]),
+                      Text(r["content_type"]),
                       r["expires_at"].isoformat() if r["expires_at"] else "never")
+    keep_ids_whole(table, ids)
     console.print(table)
 
 
 @app.command("delete")
 @handle_errors
-def delete(ctx: typer.Context, artifact_id: str = typer.Argument(...),
+def delete(ctx: typer.Context, artifact_id: str = typer.Argument(..., help="Id or prefix."),
            user: str | None = USER, json_out: bool = JSON) -> None:
     """Delete one of your artifacts (its file, then its record)."""
     # lazy: fsspec loads only for the artifact commands
@@ -113,13 +128,15 @@ def delete(ctx: typer.Context, artifact_id: str = typer.Argument(...),
     from fleet.artifacts.storage import storage_for
 
     cli = ctx_of(ctx)
+    owner = cli.user(user)
     with cli.session() as session:
+        full = resolve(session, "artifact", artifact_id, owner)
         deleted = service.delete(session, utcnow(), storage=storage_for(cli.settings),
-                                 user_id=cli.user(user), artifact_id=artifact_id)
+                                 user_id=owner, artifact_id=full)
     if json_out:
         print_json({"deleted": deleted})
     else:
-        console.print(f"artifact {deleted} deleted", highlight=False)
+        console.print(Text(f"artifact {deleted} deleted"))
 
 
 def register(root: typer.Typer) -> None:

@@ -14,16 +14,26 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from fleet.cli.context import console, ctx_of, handle_errors, print_json
+from fleet.cli.context import (
+    JSON,
+    USER,
+    WIDE,
+    console,
+    ctx_of,
+    handle_errors,
+    keep_ids_whole,
+    print_json,
+    short_ids,
+)
+from fleet.cli.ids import resolve
 from fleet.clock import utcnow
-from fleet.errors import InvalidInput
+from fleet.errors import InvalidInput, NotFound
 
 app = typer.Typer(help="Credentials for the blocks that call other services (encrypted at "
                        "rest with FLEET_SECRET_KEY).", no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="Machine-readable output.")
-USER = typer.Option(None, "--user", "-u", help="Act as this user (default: FLEET_USER).")
 
 
 def read_secret(kind: str) -> dict[str, Any]:
@@ -93,13 +103,14 @@ def add(ctx: typer.Context,
     if json_out:
         print_json(service.view(credential))
     else:
-        console.print(f"credential [bold]{credential.id}[/] ({credential.name}, "
-                      f"{credential.kind}) added", highlight=False)
+        console.print(Text(f"credential {credential.id} ({credential.name}, {credential.kind}) "
+                           "added"))
 
 
 @app.command("list")
 @handle_errors
-def list_(ctx: typer.Context, user: str | None = USER, json_out: bool = JSON) -> None:
+def list_(ctx: typer.Context, user: str | None = USER, wide: bool = WIDE,
+          json_out: bool = JSON) -> None:
     """List your credentials (never their secrets)."""
     # lazy: cryptography loads only for the credential commands
     from fleet.vault import service
@@ -110,29 +121,38 @@ def list_(ctx: typer.Context, user: str | None = USER, json_out: bool = JSON) ->
     if json_out:
         print_json(rows)
         return
+    ids = short_ids([r["id"] for r in rows], wide)
     table = Table("id", "name", "kind", "username / client", "expires", "refreshable")
     for r in rows:
-        table.add_row(r["id"], r["name"], r["kind"], r["username"] or r["client_id"] or "",
+        table.add_row(ids[r["id"]], Text(r["name"]), r["kind"],
+                      Text(r["username"] or r["client_id"] or ""),
                       r["expires_at"].isoformat() if r["expires_at"] else "",
                       "yes" if r["refreshable"] else "")
+    keep_ids_whole(table, ids)
     console.print(table)
 
 
 @app.command("delete")
 @handle_errors
-def delete(ctx: typer.Context, ref: str = typer.Argument(..., help="Credential id or name."),
+def delete(ctx: typer.Context,
+           ref: str = typer.Argument(..., help="Credential id, id prefix or name."),
            user: str | None = USER, json_out: bool = JSON) -> None:
     """Delete one of your credentials."""
     # lazy: cryptography loads only for the credential commands
     from fleet.vault import service
 
     cli = ctx_of(ctx)
+    owner = cli.user(user)
     with cli.session() as session:
-        deleted = service.delete(session, cli.user(user), ref)
+        try:
+            deleted = service.delete(session, owner, ref)
+        except NotFound:  # not a full id or a name: maybe an id prefix
+            session.rollback()
+            deleted = service.delete(session, owner, resolve(session, "credential", ref, owner))
     if json_out:
         print_json({"deleted": deleted})
     else:
-        console.print(f"credential {deleted} deleted", highlight=False)
+        console.print(Text(f"credential {deleted} deleted"))
 
 
 @app.command("rotate-key")
@@ -155,11 +175,10 @@ def rotate_key(ctx: typer.Context,
     if json_out:
         print_json(report.to_dict())
     else:
-        console.print(f"re-encrypted {report.rotated} credential(s) with key "
+        console.print(Text(f"re-encrypted {report.rotated} credential(s) with key "
                       f"{report.key_id} in {report.batches} batch(es)"
                       + (f"; {len(report.failed)} could not be decrypted: "
-                         + ", ".join(report.failed) if report.failed else ""),
-                      highlight=False)
+                         + ", ".join(report.failed) if report.failed else "")))
     if report.failed:
         raise typer.Exit(1)
 

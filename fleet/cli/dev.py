@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
 from fleet.cli.context import console, ctx_of, handle_errors
+from fleet.cli.db import prepare
 
 
 def register(root: typer.Typer) -> None:
@@ -22,17 +24,24 @@ def register(root: typer.Typer) -> None:
             web_port: int | None = typer.Option(None, "--web-port", min=1, max=65535,
                                                 help="Port of the dashboard (FLEET_WEB_PORT).")
             ) -> None:
-        """Run workers, the periodic scheduler and the dashboard in one process on SQLite
-        dev.sqlite."""
+        """Workers, the scheduler and the dashboard in one process: the embedded default.
+
+        SQLite dev.sqlite and the in-memory broker unless configured otherwise. A
+        missing dev.sqlite starts as a copy of dev.sqlite.example (as `fleet db upgrade`).
+        """
         # lazy: the worker stack (dramatiq, periodiq) loads only for this command
         import actors
         import schedules
         from fleet.worker import dev as dev_mode
 
-        settings = ctx_of(ctx).settings
+        cli = ctx_of(ctx)
+        settings = cli.settings
+        done = prepare(cli)  # first: the copy of the example with its schedules from now
+        if done.created:
+            console.print(Text(done.line()))
 
         def echo(line: str) -> None:
-            console.print(line, highlight=False, markup=False)
+            console.print(Text(line))
 
         # The dashboard (issue 16): a web server thread started here and stopped at the end.
         server = None

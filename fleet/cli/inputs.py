@@ -14,7 +14,7 @@ from typing import Any
 from fleet.errors import InvalidInput
 
 
-def _json_source(text: str, problems: list[str]) -> str | None:
+def _json_source(text: str, problems: list[str], option: str = "--inputs-json") -> str | None:
     if text == "-":
         return sys.stdin.read()
     if text.startswith("@"):
@@ -22,7 +22,10 @@ def _json_source(text: str, problems: list[str]) -> str | None:
         try:
             return path.read_text(encoding="utf-8")
         except OSError as exc:
-            problems.append(f"--inputs-json: cannot read {path}: {exc.strerror or exc}")
+            problems.append(f"{option}: cannot read {path}: {exc.strerror or exc}")
+            return None
+        except UnicodeDecodeError as exc:
+            problems.append(f"{option}: {path} is not UTF-8 text ({exc.reason})")
             return None
     return text
 
@@ -56,6 +59,18 @@ def parse_inputs(pairs: list[str], json_text: str | None = None) -> dict[str, An
     if problems:
         raise InvalidInput("invalid inputs; nothing was submitted", problems)
     return inputs
+
+
+def read_json_value(text: str, option: str) -> Any:
+    """A JSON value given inline, as ``@FILE``, or as ``-`` (standard input)."""
+    problems: list[str] = []
+    source = _json_source(text, problems, option)
+    if source is not None:
+        try:
+            return json.loads(source)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{option} is not valid JSON: {exc}")
+    raise InvalidInput(f"invalid {option}; nothing was changed", problems)
 
 
 def parse_credentials(pairs: list[str]) -> dict[str, str]:

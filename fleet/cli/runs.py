@@ -1,317 +1,362 @@
-"""``fleet runs``: submit, act on (cancel, approve, reject, complete a tool) and inspect runs."""
+"""``fleet runs``: submit, watch, inspect, retry and act on runs.
+
+Every command acts as the acting user (``--user``, else FLEET_USER, else
+``local``) on that user's runs; ``--operator`` acts across users. Run ids may
+be shortened to any unique prefix. Exit codes: see :mod:`fleet.cli.errors`.
+"""
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from fleet.cli.context import console, ctx_of, handle_errors, print_json
-from fleet.cli.inputs import parse_credentials, parse_inputs
+from fleet.cli import runview
+from fleet.cli.context import (
+    JSON,
+    OPERATOR,
+    USER,
+    WIDE,
+    CliContext,
+    console,
+    ctx_of,
+    handle_errors,
+    keep_ids_whole,
+    print_json,
+    short_ids,
+)
+from fleet.cli.ids import resolve
+from fleet.cli.inputs import parse_credentials, parse_inputs, read_json_value
 from fleet.clock import utcnow
-from fleet.engine.tracker import Tracker
-from fleet.errors import InvalidInput, NotFound
-from fleet.ports import RunSender
-from fleet.runs import control
-from fleet.runs.submit import submit
-from fleet.store import node_runs
+from fleet.errors import InvalidInput
 from fleet.store import runs as store
-from fleet.store.models import ACTIVE_STATES, NodeRun, Run, RunEvent, RunState
+from fleet.store.models import ACTIVE_STATES, Run, RunState
 
-app = typer.Typer(help="Submit, inspect and act on runs.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from fleet.engine.blocks.registry import BlockRegistry
+    from fleet.ports import RunSender
 
-WAIT_STATES = frozenset({RunState.QUEUED.value, RunState.RUNNING.value})
+app = typer.Typer(help="Submit, watch, inspect, retry and act on runs.", no_args_is_help=True)
+
+INPUT = typer.Option([], "--input", "-i", help="Input as name=value (value parsed as JSON "
+                     "when it is JSON); repeatable.")
+INPUTS_JSON = typer.Option(None, "--inputs-json", help="Inputs as one JSON object: inline, "
+                           "@FILE, or - for standard input.")
+WAIT = typer.Option(False, "--wait", help="Wait until the run finishes (or waits for a "
+                    "human); print its outputs or its error. Exit 0 completed, 1 failed, "
+                    "timed out or cancelled, 3 still unfinished when the wait ends.")
+TIMEOUT = typer.Option(300.0, "--timeout", min=0, help="Seconds --wait waits.")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print only the run id.")
 
 
-def _sender(ctx: typer.Context) -> RunSender:
+def _sender(cli: CliContext) -> RunSender:
     # lazy: the broker client loads only for the commands that send
     from fleet.worker.wiring import run_sender
 
-    return run_sender(ctx_of(ctx).settings)
+    return run_sender(cli.settings)
 
 
-def _run_dict(run: Any) -> dict[str, Any]:
-    return {
-        "id": run.id, "state": run.state, "user_id": run.user_id, "graph_id": run.graph_id,
-        "graph_version": run.graph_version, "attempt_count": run.attempt_count,
-        "max_attempts": run.max_attempts, "created_at": run.created_at,
-        "started_at": run.started_at, "completed_at": run.completed_at,
-        "error_code": run.error_code, "error_detail": run.error_detail,
-        "cancel_requested": run.cancel_requested, "outputs": run.outputs,
-        "credentials": run.credentials,
-        "runtime_id": run.runtime_id,
-    }
+def _registry() -> BlockRegistry:
+    # lazy: the blocks (httpx among them) load only for the commands that check graphs
+    from fleet.engine.blocks.registry import default_registry
+
+    return default_registry()
 
 
-def _show(run: Any, json_out: bool) -> None:
+def _owner(cli: CliContext, user: str | None, operator: bool, action: str) -> str | None:
+    return cli.scope(user, operator, action)
+
+
+def _run_id(cli: CliContext, ref: str, owner: str | None) -> str:
+    with cli.session() as session:
+        return resolve(session, "run", ref, owner)
+
+
+def _after_submit(cli: CliContext, run: Run, owner: str | None, *, wait: bool, timeout: float,
+                  quiet: bool, json_out: bool) -> None:
+    """Print the new run (or wait for it) and exit with the outcome's code."""
+    if wait:
+        view = runview.wait_for(cli, run.id, owner, timeout)
+        raise typer.Exit(runview.finish(cli, view, owner, json_out, quiet))
     if json_out:
-        print_json(_run_dict(run))
+        print_json(runview.run_dict(run))
+    elif quiet:
+        console.print(Text(run.id))
     else:
-        extra = f" ({run.error_code}: {run.error_detail})" if run.error_code else ""
-        console.print(f"run [bold]{run.id}[/] {run.state}{extra}", highlight=False)
-
+        line = Text("run ")
+        line.append(run.id, style="bold")
+        line.append(f" {run.state}" + (f" (retry of {run.retry_of})" if run.retry_of else ""))
+        console.print(line)
+        console.print(Text(f"  follow it: fleet runs watch {run.id[:8]}", style="dim"))
 
 
 @app.command("submit")
 @handle_errors
 def submit_cmd(
     ctx: typer.Context,
-    graph_id: str = typer.Argument(..., help="Graph to run."),
+    graph_id: str = typer.Argument(..., help="Graph to run (one of yours)."),
     version: int | None = typer.Option(None, "--version", help="Graph version "
                                        "(default: the active one)."),
-    input_: list[str] = typer.Option([], "--input", "-i", help="Input as name=value "
-                                     "(value parsed as JSON when it is JSON)."),
-    inputs_json: str | None = typer.Option(None, "--inputs-json",
-                                           help="Inputs as one JSON object."),
+    input_: list[str] = INPUT,
+    inputs_json: str | None = INPUTS_JSON,
     credential: list[str] = typer.Option([], "--credential", "-c", help="A credential for a "
                                          "node's credential input: node.pin=CREDENTIAL_ID "
                                          "(repeatable; ids only, never secrets)."),
-    user: str = typer.Option("local", "--user", "-u", help="Who submits (the owner)."),
-    wait: bool = typer.Option(False, "--wait", help="Wait until the run finishes "
-                              "or waits."),
-    timeout: float = typer.Option(300.0, "--timeout", help="Seconds --wait waits."),
-    json_out: bool = typer.Option(False, "--json"),
+    user: str | None = USER,
+    wait: bool = WAIT,
+    timeout: float = TIMEOUT,
+    quiet: bool = QUIET,
+    json_out: bool = JSON,
 ) -> None:
     """Submit a run: recorded as queued first, then sent to the workers."""
-    c = ctx_of(ctx)
+    cli = ctx_of(ctx)
     inputs = parse_inputs(input_, inputs_json)
     credentials = parse_credentials(credential)
-    # lazy: the blocks (httpx among them) load only for the commands that validate
-    from fleet.engine.blocks.registry import default_registry
+    owner = cli.user(user)
+    # lazy: the submission services load only for the commands that submit
+    from fleet.runs.submit import submit
 
-    with c.session() as session:
+    with cli.session() as session:
         run = submit(session, graph_id=graph_id, version=version, inputs=inputs,
-                     user_id=user, now=utcnow(), send=_sender(ctx),
-                     registry=default_registry(), settings=c.settings,
+                     user_id=owner, now=utcnow(), send=_sender(cli),
+                     registry=_registry(), settings=cli.settings,
                      credentials=credentials)
-        if wait:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                row = store.get(session, run.id, fresh=True)
-                session.rollback()
-                if row is not None and row.state not in WAIT_STATES:
-                    run = row
-                    break
-                time.sleep(0.25)
-            else:
-                row = store.get(session, run.id, fresh=True)
-                run = row or run
-                _show(run, json_out)
-                raise typer.Exit(3)
-        _show(run, json_out)
+    _after_submit(cli, run, owner, wait=wait, timeout=timeout, quiet=quiet, json_out=json_out)
+
+
+@app.command("retry")
+@handle_errors
+def retry_cmd(
+    ctx: typer.Context,
+    run_ref: str = typer.Argument(..., help="The finished run to run again (id or prefix)."),
+    input_: list[str] = INPUT,
+    inputs_json: str | None = INPUTS_JSON,
+    user: str | None = USER,
+    operator: bool = OPERATOR,
+    wait: bool = WAIT,
+    timeout: float = TIMEOUT,
+    quiet: bool = QUIET,
+    json_out: bool = JSON,
+) -> None:
+    """Run a finished run again as a new run linked to it, with inputs edited if given."""
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs retry {run_ref}")
+    edits = parse_inputs(input_, inputs_json)
+    run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
+    with cli.session() as session:
+        run = control.retry(session, run_id, now=utcnow(), send=_sender(cli),
+                            registry=_registry(), settings=cli.settings,
+                            user_id=owner, inputs=edits or None)
+    _after_submit(cli, run, owner, wait=wait, timeout=timeout, quiet=quiet, json_out=json_out)
+
+
+@app.command("watch")
+@handle_errors
+def watch_cmd(
+    ctx: typer.Context,
+    run_ref: str = typer.Argument(..., help="The run to follow (id or prefix)."),
+    timeout: float | None = typer.Option(None, "--timeout", min=0,
+                                         help="Stop watching after this many seconds "
+                                              "(exit 3 if the run has not finished)."),
+    interval: float = typer.Option(0.5, "--interval", min=0.05, help="Seconds between polls."),
+    user: str | None = USER,
+    operator: bool = OPERATOR,
+    json_out: bool = JSON,
+) -> None:
+    """Follow a run live: node states, elapsed time, the current node, retries; then its
+    outcome. Exit 0 completed, 1 failed/timed out/cancelled, 3 stopped watching first."""
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs watch {run_ref}")
+    run_id = _run_id(cli, run_ref, owner)
+    raise typer.Exit(runview.watch(cli, run_id, owner, timeout_s=timeout, interval_s=interval,
+                                   json_out=json_out))
+
+
+def _acted(run: Run, json_out: bool, verb: str) -> None:
+    if json_out:
+        print_json(runview.run_dict(run))
+        return
+    line = Text("run ")
+    line.append(run.id, style="bold")
+    if verb == "cancel" and run.state == RunState.RUNNING.value:
+        line.append(": cancel requested; it stops at the next node boundary")
+    elif verb in {"approve", "complete-tool"} and run.state in {RunState.QUEUED.value,
+                                                                RunState.RUNNING.value}:
+        done = "approved" if verb == "approve" else "tool result delivered"
+        line.append(f": {done}; {run.state}, it resumes from its checkpoint")
+    else:
+        line.append(f" {run.state}")
+    console.print(line)
+
 
 @app.command("cancel")
 @handle_errors
-def cancel_cmd(ctx: typer.Context, run_id: str = typer.Argument(...),
-               user: str | None = typer.Option(None, "--user", "-u",
-                                               help="Act as this user (owner check)."),
-               json_out: bool = typer.Option(False, "--json")) -> None:
+def cancel_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id or prefix."),
+               user: str | None = USER, operator: bool = OPERATOR,
+               json_out: bool = JSON) -> None:
     """Cancel a run: at once when queued or waiting, at the next node when running."""
-    with ctx_of(ctx).session() as session:
-        _show(control.cancel(session, run_id, now=utcnow(), user_id=user), json_out)
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs cancel {run_ref}")
+    run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
+    with cli.session() as session:
+        run = control.cancel(session, run_id, now=utcnow(), user_id=owner)
+    _acted(run, json_out, "cancel")
+
 
 @app.command("approve")
 @handle_errors
-def approve_cmd(ctx: typer.Context, run_id: str = typer.Argument(...),
-                user: str | None = typer.Option(None, "--user", "-u"),
-                json_out: bool = typer.Option(False, "--json")) -> None:
+def approve_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id or prefix."),
+                user: str | None = USER, operator: bool = OPERATOR,
+                json_out: bool = JSON) -> None:
     """Approve a run waiting for approval; it resumes from its checkpoint."""
-    with ctx_of(ctx).session() as session:
-        _show(control.approve(session, run_id, now=utcnow(), send=_sender(ctx),
-                              user_id=user), json_out)
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs approve {run_ref}")
+    run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
+    with cli.session() as session:
+        run = control.approve(session, run_id, now=utcnow(), send=_sender(cli), user_id=owner)
+    _acted(run, json_out, "approve")
+
 
 @app.command("reject")
 @handle_errors
-def reject_cmd(ctx: typer.Context, run_id: str = typer.Argument(...),
-               user: str | None = typer.Option(None, "--user", "-u"),
-               json_out: bool = typer.Option(False, "--json")) -> None:
-    """Reject a run waiting for approval."""
-    with ctx_of(ctx).session() as session:
-        _show(control.reject(session, run_id, now=utcnow(), user_id=user), json_out)
+def reject_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id or prefix."),
+               user: str | None = USER, operator: bool = OPERATOR,
+               json_out: bool = JSON) -> None:
+    """Reject a run waiting for approval (it is cancelled)."""
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs reject {run_ref}")
+    run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
+    with cli.session() as session:
+        run = control.reject(session, run_id, now=utcnow(), user_id=owner)
+    _acted(run, json_out, "reject")
+
 
 @app.command("complete-tool")
 @handle_errors
-def complete_tool_cmd(ctx: typer.Context, run_id: str = typer.Argument(...),
+def complete_tool_cmd(ctx: typer.Context,
+                      run_ref: str = typer.Argument(..., help="Id or prefix."),
                       node: str = typer.Option(..., "--node", help="The tool node."),
-                      output: str = typer.Option(..., "--output", help="Result as JSON."),
-                      user: str | None = typer.Option(None, "--user", "-u"),
-                      json_out: bool = typer.Option(False, "--json")) -> None:
+                      output: str = typer.Option(..., "--output", help="The result as JSON: "
+                                                 "inline, @FILE, or - for standard input."),
+                      user: str | None = USER, operator: bool = OPERATOR,
+                      json_out: bool = JSON) -> None:
     """Deliver an external tool's result; the run resumes from its checkpoint."""
-    try:
-        value = json.loads(output)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput("--output must be JSON", [f"--output: {exc}"]) from exc
-    with ctx_of(ctx).session() as session:
-        _show(control.complete_tool(session, run_id, node_id=node, output=value,
-                                    now=utcnow(), send=_sender(ctx), user_id=user),
-              json_out)
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs complete-tool {run_ref}")
+    value = read_json_value(output, "--output")
+    run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
+    with cli.session() as session:
+        run = control.complete_tool(session, run_id, node_id=node, output=value, now=utcnow(),
+                                    send=_sender(cli), user_id=owner)
+    _acted(run, json_out, "complete-tool")
+
 
 @app.command("list")
 @handle_errors
 def list_cmd(ctx: typer.Context,
              state: str | None = typer.Option(None, "--state", help="Only this state."),
-             user: str | None = typer.Option(None, "--user", "-u", help="Only this user."),
              graph: str | None = typer.Option(None, "--graph", help="Only this graph."),
              limit: int = typer.Option(50, "--limit", min=1, max=500),
-             json_out: bool = typer.Option(False, "--json")) -> None:
-    """The newest runs, with filters."""
+             user: str | None = USER, operator: bool = OPERATOR, wide: bool = WIDE,
+             json_out: bool = JSON) -> None:
+    """Your newest runs (every user's with --operator), with filters."""
     if state is not None and state not in {s.value for s in RunState}:
         raise InvalidInput(f"unknown state '{state}'",
                            [f"--state must be one of {', '.join(s.value for s in RunState)}"])
-    with ctx_of(ctx).session() as session:
-        rows = store.list_runs(session, state=state, user_id=user, graph_id=graph,
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, "runs list")
+    with cli.session() as session:
+        rows = store.list_runs(session, state=state, user_id=owner, graph_id=graph,
                                limit=limit)
     if json_out:
-        print_json([_run_dict(r) for r in rows])
+        print_json([runview.run_dict(r) for r in rows])
         return
+    if not rows:
+        console.print(Text("no runs" + (f" for user '{owner}'" if owner else "")
+                           + "; submit one with `fleet runs submit GRAPH_ID`"))
+        return
+    ids = short_ids([r.id for r in rows], wide)
     table = Table("id", "state", "graph", "user", "attempts", "created", "error")
+    active = {s.value for s in ACTIVE_STATES}
     for r in rows:
-        style = "yellow" if r.state in {s.value for s in ACTIVE_STATES} else None
-        table.add_row(r.id, r.state, f"{r.graph_id} v{r.graph_version}", r.user_id,
+        table.add_row(ids[r.id], Text(r.state, style="yellow" if r.state in active else ""),
+                      Text(f"{r.graph_id} v{r.graph_version}"), Text(r.user_id),
                       f"{r.attempt_count}/{r.max_attempts}",
-                      r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.error_code or "",
-                      style=style)
+                      r.created_at.strftime("%Y-%m-%d %H:%M:%S"), Text(r.error_code or ""))
+    keep_ids_whole(table, ids)
     console.print(table)
-
-
-JSON = typer.Option(False, "--json", help="Machine-readable output.")
-RUN_FIELDS = ("id", "user_id", "graph_id", "graph_version", "schedule_id", "state", "inputs",
-              "outputs", "error_code", "error_detail", "waiting_reason", "attempt_count",
-              "max_attempts", "runtime_id", "cancel_requested", "created_at", "queued_at",
-              "started_at", "completed_at", "wall_time_s", "cpu_time_s", "node_count",
-              "node_error_count", "cost")
-
-
-def _load(ctx: typer.Context, run_id: str) -> tuple[Run, list[NodeRun], list[RunEvent]]:
-    with ctx_of(ctx).session() as session:
-        run = store.get(session, run_id)
-        if run is None:
-            raise NotFound(f"run {run_id} does not exist; see `fleet runs list`")
-        return run, node_runs.for_run(session, run_id), store.events(session, run_id)
-
-
-def _node_dict(n: NodeRun) -> dict[str, Any]:
-    return {"node_id": n.node_id, "block_id": n.block_id, "exec_key": n.exec_key,
-            "state": n.state, "attempt": n.attempt, "inputs": n.inputs, "outputs": n.outputs,
-            "error": n.error, "started_at": n.started_at, "completed_at": n.completed_at,
-            "wall_time_s": n.wall_time_s, "resume": n.resume}
-
-
-def _event_dict(e: RunEvent) -> dict[str, Any]:
-    return {"at": e.at, "kind": e.kind, "from_state": e.from_state, "to_state": e.to_state,
-            "source_node": e.source_node, "source_pin": e.source_pin,
-            "sink_node": e.sink_node, "sink_pin": e.sink_pin, "data": e.data, "detail": e.detail}
-
-
-def _s(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}s"
-
-
-def _short(value: Any, width: int = 48) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @app.command("show")
 @handle_errors
-def show(ctx: typer.Context, run_id: str = typer.Argument(...), json_out: bool = JSON) -> None:
-    """Show a run: its state, node executions and the tracker's metrics."""
-    run, nodes, _ = _load(ctx, run_id)
-    tracker = Tracker.from_dict(run.tracker) if run.tracker else None
+def show(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id or prefix."),
+         user: str | None = USER, operator: bool = OPERATOR, json_out: bool = JSON) -> None:
+    """Show a run: its state, links, nodes (in progress too) and the tracker's metrics."""
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs show {run_ref}")
+    view = runview.load(cli, _run_id(cli, run_ref, owner), owner)
     if json_out:
-        print_json({
-            "run": {f: getattr(run, f) for f in RUN_FIELDS},
-            "nodes": [_node_dict(n) for n in nodes],
-            "metrics": ({"run": asdict(tracker.run_metrics()),
-                         "blocks": {b: asdict(m) for b, m in tracker.block_metrics().items()}}
-                        if tracker else None),
-        })
-        return
-    console.print(f"run [bold]{run.id}[/]  graph {run.graph_id} v{run.graph_version}  "
-                  f"owner {run.user_id}  state [bold]{run.state}[/]  attempt "
-                  f"{run.attempt_count}/{run.max_attempts}")
-    if run.error_code or run.waiting_reason:
-        console.print(f"  {run.error_code or 'waiting'}: {run.error_detail or run.waiting_reason}",
-                      highlight=False)
-    console.print(f"  wall {_s(run.wall_time_s)}  cpu {_s(run.cpu_time_s)}  nodes "
-                  f"{run.node_count} ({run.node_error_count} failed)  outputs "
-                  f"{_short(run.outputs, 80)}", highlight=False)
-    table = Table(title="node executions")
-    for col in ("node", "block", "state", "attempt", "started", "duration", "result / error"):
-        table.add_column(col)
-    for n in nodes:
-        table.add_row(n.node_id, n.block_id, n.state, str(n.attempt),
-                      n.started_at.strftime("%H:%M:%S.%f")[:-3] if n.started_at else "",
-                      _s(n.wall_time_s), n.error or _short(n.outputs))
-    console.print(table)
-    if tracker is None:
-        return
-    metrics = Table(title="metrics per block")
-    for col in ("block", "count", "success", "min", "avg", "max", "p95"):
-        metrics.add_column(col)
-    for block, m in tracker.block_metrics().items():
-        metrics.add_row(block, str(m.count), f"{m.success_rate:.0%}", _s(m.min_s), _s(m.avg_s),
-                        _s(m.max_s), _s(m.p95_s))
-    console.print(metrics)
-    rm = tracker.run_metrics()
-    console.print(f"  run: {rm.nodes.count} executions, success {rm.nodes.success_rate:.0%}, "
-                  f"wall {_s(rm.wall_time_s)}, slowest {rm.slowest_node} ({_s(rm.slowest_s)}), "
-                  f"critical path {' -> '.join(rm.critical_path)} ({_s(rm.critical_path_s)})",
-                  highlight=False)
+        print_json(runview.show_json(view))
+    else:
+        runview.print_show(view, utcnow())
 
 
-def timeline(nodes: list[NodeRun], width: int = 40) -> list[str]:
-    """One text line per node execution, a bar placed on the run's time axis."""
-    timed = [n for n in nodes if n.started_at and n.completed_at]
-    if not timed:
-        return []
-    t0: datetime = min(n.started_at for n in timed if n.started_at)
-    t1: datetime = max(n.completed_at for n in timed if n.completed_at)
-    span = max((t1 - t0).total_seconds(), 1e-9)
-    name_w = max(len(n.node_id) for n in timed)
-    lines = []
-    for n in timed:
-        assert n.started_at and n.completed_at
-        a = int((n.started_at - t0).total_seconds() / span * width)
-        b = max(a + 1, int((n.completed_at - t0).total_seconds() / span * width))
-        mark = "#" if n.state == "completed" else ("x" if n.state == "failed" else "~")
-        lines.append(f"{n.node_id:<{name_w}} |{' ' * a}{mark * (b - a)}{' ' * (width - b)}| "
-                     f"{_s(n.wall_time_s)} {n.state}")
-    return lines
+@app.command("why")
+@handle_errors
+def why_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id or prefix."),
+            user: str | None = USER, operator: bool = OPERATOR, json_out: bool = JSON) -> None:
+    """Why is this run not moving? Its state, every cause found and the facts behind them."""
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs why {run_ref}")
+    run_id = _run_id(cli, run_ref, owner)
+    d = runview.diagnose(cli, run_id, owner)
+    if json_out:
+        print_json(d.to_dict())
+        return
+    line = Text("run ")
+    line.append(d.run_id, style="bold")
+    line.append(f" {d.state}: {d.headline}")
+    console.print(line)
+    for cause in d.causes[1:]:
+        console.print(Text(f"  also: {cause.text}"))
+    for key, value in d.facts.items():
+        if value is not None:
+            shown = value.isoformat() if hasattr(value, "isoformat") else value
+            console.print(Text(f"  {key}: {shown}", style="dim"))
 
 
 @app.command("trace")
 @handle_errors
-def trace(ctx: typer.Context, run_id: str = typer.Argument(...), json_out: bool = JSON) -> None:
-    """Show a run's event flow (transitions and routed outputs) and a text timeline."""
-    run, nodes, events = _load(ctx, run_id)
+def trace(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id or prefix."),
+          user: str | None = USER, operator: bool = OPERATOR, json_out: bool = JSON) -> None:
+    """Show a run's event flow (transitions and routed outputs), its errors and a timeline."""
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs trace {run_ref}")
+    view = runview.load(cli, _run_id(cli, run_ref, owner), owner)
     if json_out:
-        print_json({"run_id": run.id, "state": run.state,
-                    "events": [_event_dict(e) for e in events],
-                    "timeline": [_node_dict(n) for n in nodes]})
-        return
-    table = Table(title=f"event flow of run {run.id}")
-    for col in ("at", "kind", "from", "to", "data / detail"):
-        table.add_column(col)
-    for e in events:
-        if e.kind == "output":
-            src = f"{e.source_node}.{e.source_pin}"
-            dst = f"{e.sink_node}.{e.sink_pin}" if e.sink_node else "(run output)"
-            table.add_row(e.at.strftime("%H:%M:%S.%f")[:-3], "output", src, dst, _short(e.data))
-        else:
-            table.add_row(e.at.strftime("%H:%M:%S.%f")[:-3], e.kind, e.from_state or "",
-                          e.to_state or "", e.detail or "")
-    console.print(table)
-    lines = timeline(nodes)
-    if lines:
-        console.print("timeline:")
-        for line in lines:
-            console.print(line, highlight=False, markup=False)
+        print_json({"run_id": view.run.id, "state": view.run.state,
+                    "events": [runview.event_dict(e) for e in view.events],
+                    "errors": runview.errors_of(view),
+                    "timeline": [runview.node_run_dict(n) for n in view.node_runs]})
+    else:
+        runview.print_trace(view)
 
 
 def register(root: typer.Typer) -> None:

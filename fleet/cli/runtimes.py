@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
 from fleet.cli.context import console, ctx_of, handle_errors, print_json
 from fleet.clock import utcnow
@@ -40,12 +42,11 @@ def list_cmd(ctx: typer.Context,
     if json_out:
         print_json(data)
         return
-    from rich.table import Table
-
     table = Table("id", "status", "host", "pid", "threads", "queues", "seen (s ago)", "runs")
     for d in data:
-        table.add_row(str(d["id"]), str(d["status"]), str(d["hostname"]), str(d["pid"]),
-                      str(d["concurrency"]), ",".join(r for r in rows_queues(d)),
+        table.add_row(Text(str(d["id"])), str(d["status"]), Text(str(d["hostname"])),
+                      str(d["pid"]),
+                      str(d["concurrency"]), Text(",".join(r for r in rows_queues(d))),
                       str(d["heartbeat_age_s"]), str(d["runs_held"]))
     console.print(table)
 

@@ -7,9 +7,23 @@ from datetime import datetime
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from fleet.alerts.service import AlertService
-from fleet.cli.context import CliContext, console, ctx_of, handle_errors, print_json
+from fleet.cli.context import (
+    JSON,
+    OPERATOR,
+    USER,
+    WIDE,
+    CliContext,
+    console,
+    ctx_of,
+    esc,
+    handle_errors,
+    print_json,
+    short_ids,
+)
+from fleet.cli.ids import resolve
 from fleet.cli.inputs import parse_credentials, parse_inputs
 from fleet.clock import as_utc, utcnow
 from fleet.engine.blocks.registry import default_registry
@@ -17,8 +31,6 @@ from fleet.errors import InvalidInput
 from fleet.scheduling import service
 
 app = typer.Typer(help="Cron schedules of graphs, in the user's timezone.", no_args_is_help=True)
-
-_USER_HELP = "Act as this user (default: FLEET_USER); only a schedule's owner sees it."
 
 
 def _parse_from(value: str | None) -> datetime:
@@ -31,18 +43,18 @@ def _parse_from(value: str | None) -> datetime:
                                               "2026-03-08T00:00:00-05:00"]) from exc
 
 
-def _show(view: service.ScheduleView) -> None:
+def _show(view: service.ScheduleView, shown_id: str | None = None) -> None:
     s = view.schedule
-    state = f"[yellow]paused[/]: {s.paused_reason}" if s.paused else "[green]active[/]"
+    state = (f"[yellow]paused[/]: {esc(s.paused_reason or '')}" if s.paused
+             else "[green]active[/]")
     version = s.graph_version if s.graph_version is not None else "active"
-    console.print(f"[bold]{s.id}[/] {s.name or ''}  user={s.user_id}  graph={s.graph_id}"
-                  f"@{version}  {state}", highlight=False)
-    console.print(f"  {s.cron}  {s.timezone}: {view.description}", highlight=False)
-    console.print(f"  overlap={s.overlap_policy} catch-up={s.catchup_policy} "
-                  f"window={s.catchup_window_s:g}s inputs={json.dumps(s.input_data)}",
-                  highlight=False)
+    console.print(f"[bold]{esc(shown_id or s.id)}[/] {esc(s.name or '')}  "
+                  f"user={esc(s.user_id)}  graph={esc(s.graph_id)}@{version}  {state}")
+    console.print(Text(f"  {s.cron}  {s.timezone}: {view.description}"))
+    console.print(Text(f"  overlap={s.overlap_policy} catch-up={s.catchup_policy} "
+                       f"window={s.catchup_window_s:g}s inputs={json.dumps(s.input_data)}"))
     for f in view.next_fires:
-        console.print(f"  next: {f.local.isoformat()}  ({f.utc.isoformat()})", highlight=False)
+        console.print(Text(f"  next: {f.local.isoformat()}  ({f.utc.isoformat()})"))
 
 
 @app.command("add")
@@ -53,8 +65,11 @@ def add(ctx: typer.Context,
                                            help="Pin a version (default: the active one)."),
         cron_expr: str = typer.Option(..., "--cron", help="Five-field cron expression."),
         tz: str = typer.Option("UTC", "--tz", help="IANA timezone, e.g. Europe/Paris."),
-        inputs: list[str] = typer.Option([], "--input", help="Graph input NAME=VALUE "
+        inputs: list[str] = typer.Option([], "--input", "-i", help="Graph input NAME=VALUE "
                                           "(JSON values allowed); repeatable."),
+        inputs_json: str | None = typer.Option(None, "--inputs-json", help="Inputs as one "
+                                               "JSON object: inline, @FILE, or - for "
+                                               "standard input."),
         name: str = typer.Option("", "--name", help="A name for the schedule."),
         overlap: str = typer.Option("skip", "--overlap",
                                     help="skip | allow | buffer_one | cancel_previous"),
@@ -62,41 +77,62 @@ def add(ctx: typer.Context,
         credential: list[str] = typer.Option([], "--credential", "-c", help="node.pin="
                                              "CREDENTIAL_ID for every run it fires "
                                              "(repeatable; ids only)."),
-        user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
-        json_out: bool = typer.Option(False, "--json")) -> None:
-    """Add a schedule; the graph and inputs are validated first."""
+        user: str | None = USER, json_out: bool = JSON) -> None:
+    """Add a schedule of one of your graphs; the graph and inputs are validated first."""
     cli = ctx_of(ctx)
     now = utcnow()
     with cli.session() as session:
         schedule = service.add(
             session, now, settings=cli.settings, registry=default_registry(),
             user_id=cli.user(user), graph_id=graph, cron_expr=cron_expr, timezone=tz,
-            version=version, inputs=parse_inputs(inputs), name=name, overlap=overlap,
+            version=version, inputs=parse_inputs(inputs, inputs_json), name=name, overlap=overlap,
             catchup=catchup, credentials=parse_credentials(credential))
         view = service.view(schedule, now)
     if json_out:
         print_json(view.to_dict())
     else:
-        console.print("added:", highlight=False)
+        console.print("added:")
         _show(view)
 
 
 @app.command("list")
 @handle_errors
-def list_(ctx: typer.Context,
-          user: str | None = typer.Option(None, "--user", help="Only this user's schedules."),
-          limit: int = typer.Option(200, "--limit", min=1, max=500),
-          json_out: bool = typer.Option(False, "--json")) -> None:
-    """List schedules with their next 3 fire times in their own timezone."""
-    with ctx_of(ctx).session() as session:
-        views = service.list_schedules(session, utcnow(), user_id=user, limit=limit)
+def list_(ctx: typer.Context, user: str | None = USER, operator: bool = OPERATOR,
+          limit: int = typer.Option(200, "--limit", min=1, max=500), wide: bool = WIDE,
+          json_out: bool = JSON) -> None:
+    """Your schedules (every user's with --operator), with their next 3 fire times in their
+    own timezone."""
+    cli = ctx_of(ctx)
+    owner = cli.scope(user, operator, "schedules list")
+    with cli.session() as session:
+        views = service.list_schedules(session, utcnow(), user_id=owner, limit=limit)
     if json_out:
         print_json([v.to_dict() for v in views])
         return
     if not views:
-        console.print("no schedules")
+        console.print(Text("no schedules" + (f" for user '{owner}'" if owner else "")))
+    ids = short_ids([v.schedule.id for v in views], wide)
     for v in views:
-        _show(v)
+        _show(v, ids[v.schedule.id])
+
+
+@app.command("show")
+@handle_errors
+def show(ctx: typer.Context, schedule_id: str = typer.Argument(..., help="Id or prefix."),
+         count: int = typer.Option(5, "--count", min=0, max=100, help="Next fire times."),
+         user: str | None = USER, operator: bool = OPERATOR, json_out: bool = JSON) -> None:
+    """One schedule with its next fire times."""
+    cli = ctx_of(ctx)
+    owner = cli.scope(user, operator, f"schedules show {schedule_id}")
+    now = utcnow()
+    with cli.session() as session:
+        full = resolve(session, "schedule", schedule_id, owner)
+        view = service.view(service.get_owned(session, full, owner), now, count)
+        session.commit()
+    if json_out:
+        print_json(view.to_dict())
+    else:
+        _show(view)
 
 
 @app.command("preview")
@@ -112,21 +148,22 @@ def preview(expr: str = typer.Argument(..., help="Cron expression, e.g. '30 2 * 
     if json_out:
         print_json(result.to_dict())
         return
-    console.print(f"{result.cron}  {result.timezone}: {result.description}", highlight=False)
+    console.print(Text(f"{result.cron}  {result.timezone}: {result.description}"))
     for f in result.fires:
-        console.print(f"  {f.local.isoformat()}  ({f.utc.isoformat()})", highlight=False)
+        console.print(Text(f"  {f.local.isoformat()}  ({f.utc.isoformat()})"))
 
 
 def _alerts(cli: CliContext) -> AlertService:
     return AlertService.from_settings(cli.settings)
 
 
-def _owner_action(ctx: typer.Context, verb: str, schedule_id: str, user: str | None,
+def _owner_action(ctx: typer.Context, verb: str, ref: str, user: str | None, operator: bool,
                   json_out: bool) -> None:
     cli = ctx_of(ctx)
     now = utcnow()
-    owner = cli.user(user)
+    owner = cli.scope(user, operator, f"schedules {verb} {ref}")
     with cli.session() as session:
+        schedule_id = resolve(session, "schedule", ref, owner)
         result: dict[str, Any]
         if verb == "delete":
             service.delete(session, schedule_id, owner, now, alerts=_alerts(cli))
@@ -150,48 +187,47 @@ def _owner_action(ctx: typer.Context, verb: str, schedule_id: str, user: str | N
     if json_out:
         print_json(result)
     elif verb == "run-now":
-        console.print(f"schedule {schedule_id}: run {result['run_id']} queued", highlight=False)
+        console.print(Text(f"schedule {schedule_id}: run {result['run_id']} queued"))
     else:
-        console.print(f"schedule {schedule_id}: {verb}d" if verb != "resume"
-                      else f"schedule {schedule_id}: resumed, next fire "
-                           f"{(result['next_fires'] or [{'local': '-'}])[0]['local']}",
-                      highlight=False)
+        console.print(Text(f"schedule {schedule_id}: {verb}d" if verb != "resume"
+                           else f"schedule {schedule_id}: resumed, next fire "
+                                f"{(result['next_fires'] or [{'local': '-'}])[0]['local']}"))
 
 
 @app.command("delete")
 @handle_errors
-def delete(ctx: typer.Context, schedule_id: str = typer.Argument(...),
-           user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
-           json_out: bool = typer.Option(False, "--json")) -> None:
+def delete(ctx: typer.Context, schedule_id: str = typer.Argument(..., help="Id or prefix."),
+           user: str | None = USER, operator: bool = OPERATOR,
+           json_out: bool = JSON) -> None:
     """Delete a schedule."""
-    _owner_action(ctx, "delete", schedule_id, user, json_out)
+    _owner_action(ctx, "delete", schedule_id, user, operator, json_out)
 
 
 @app.command("pause")
 @handle_errors
-def pause(ctx: typer.Context, schedule_id: str = typer.Argument(...),
-          user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
-          json_out: bool = typer.Option(False, "--json")) -> None:
+def pause(ctx: typer.Context, schedule_id: str = typer.Argument(..., help="Id or prefix."),
+          user: str | None = USER, operator: bool = OPERATOR,
+          json_out: bool = JSON) -> None:
     """Pause a schedule: it fires nothing until resumed."""
-    _owner_action(ctx, "pause", schedule_id, user, json_out)
+    _owner_action(ctx, "pause", schedule_id, user, operator, json_out)
 
 
 @app.command("resume")
 @handle_errors
-def resume(ctx: typer.Context, schedule_id: str = typer.Argument(...),
-           user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
-           json_out: bool = typer.Option(False, "--json")) -> None:
+def resume(ctx: typer.Context, schedule_id: str = typer.Argument(..., help="Id or prefix."),
+           user: str | None = USER, operator: bool = OPERATOR,
+           json_out: bool = JSON) -> None:
     """Resume a paused schedule from its next fire time (missed instants are not caught up)."""
-    _owner_action(ctx, "resume", schedule_id, user, json_out)
+    _owner_action(ctx, "resume", schedule_id, user, operator, json_out)
 
 
 @app.command("run-now")
 @handle_errors
-def run_now(ctx: typer.Context, schedule_id: str = typer.Argument(...),
-            user: str | None = typer.Option(None, "--user", "-u", help=_USER_HELP),
-            json_out: bool = typer.Option(False, "--json")) -> None:
+def run_now(ctx: typer.Context, schedule_id: str = typer.Argument(..., help="Id or prefix."),
+            user: str | None = USER, operator: bool = OPERATOR,
+            json_out: bool = JSON) -> None:
     """Queue a run of the schedule's graph now, with its inputs."""
-    _owner_action(ctx, "run-now", schedule_id, user, json_out)
+    _owner_action(ctx, "run-now", schedule_id, user, operator, json_out)
 
 
 def register(root: typer.Typer) -> None:

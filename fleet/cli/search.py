@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from fleet.cli.context import console, ctx_of, handle_errors, print_json
 from fleet.clock import utcnow
@@ -32,7 +33,7 @@ def search(ctx: typer.Context,
         return
     table = Table("kind", "id", "title", "excerpt", "score")
     for h in hits:
-        table.add_row(h.kind, h.id, h.title, h.snippet, f"{h.score:.3f}")
+        table.add_row(h.kind, Text(h.id), Text(h.title), Text(h.snippet), f"{h.score:.3f}")
     console.print(table)
 
 

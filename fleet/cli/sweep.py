@@ -6,6 +6,7 @@ from datetime import datetime
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from fleet.cli.context import CliContext, console, ctx_of, fail, handle_errors, print_json
 from fleet.errors import NotFound
@@ -38,7 +39,7 @@ def sweep(ctx: typer.Context,
     if json_out:
         print_json(report.to_dict())
     else:
-        console.print(report.summary(), highlight=False)
+        console.print(Text(report.summary()))
 
 
 def _when(value: datetime | None) -> str:
@@ -72,9 +73,9 @@ def _list(cli: CliContext, json_out: bool) -> None:
                   "what it does")
     for r in rows:
         took = f"{r['last_duration_s']:.2f}s" if r["last_duration_s"] is not None else ""
-        table.add_row(str(r["name"]), str(r["cron"]), _when(r["last_started_at"]),
-                      str(r["last_outcome"] or ""), took,
-                      f"{r['runs']}/{r['errors']}/{r['skipped']}", str(r["description"]))
+        table.add_row(str(r["name"]), Text(str(r["cron"])), _when(r["last_started_at"]),
+                      Text(str(r["last_outcome"] or "")), took,
+                      f"{r['runs']}/{r['errors']}/{r['skipped']}", Text(str(r["description"])))
     console.print(table)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from fleet.audit import service as audit
-from fleet.cli.context import console, ctx_of, handle_errors, print_json
+from fleet.cli.context import console, ctx_of, esc, handle_errors, print_json
 from fleet.clock import utcnow
 from fleet.store.models import ApiToken
 from fleet.tokens import service as tokens
@@ -50,9 +51,9 @@ def create(ctx: typer.Context,
         print_json({"token": new.secret, "prefix": row.prefix, "user_id": row.user_id,
                     "role": row.role, "expires_at": row.expires_at})
         return
-    console.print(f"token for [bold]{row.user_id}[/] ({row.role}), prefix {row.prefix}, "
-                  f"expires {row.expires_at.isoformat() if row.expires_at else 'never'}",
-                  highlight=False)
+    console.print(f"token for [bold]{esc(row.user_id)}[/] ({esc(row.role)}), prefix "
+                  f"{esc(row.prefix)}, expires "
+                  f"{row.expires_at.isoformat() if row.expires_at else 'never'}")
     console.print("store it now, it is not shown again:", highlight=False)
     typer.echo(new.secret)
 
@@ -84,7 +85,7 @@ def list_cmd(ctx: typer.Context,
 
     table = Table("prefix", "user", "role", "status", "created", "expires", "last used", "name")
     for d in data:
-        table.add_row(*(cell(d[k]) for k in ("prefix", "user_id", "role", "status",
+        table.add_row(*(Text(cell(d[k])) for k in ("prefix", "user_id", "role", "status",
                                              "created_at", "expires_at", "last_used_at",
                                              "name")))
     console.print(table)
@@ -105,7 +106,7 @@ def revoke(ctx: typer.Context, prefix: str = typer.Argument(..., help="The token
     if json_out:
         print_json({"prefix": row.prefix, "user_id": row.user_id, "revoked_at": row.revoked_at})
     else:
-        console.print(f"token {row.prefix} of {row.user_id} revoked", highlight=False)
+        console.print(Text(f"token {row.prefix} of {row.user_id} revoked"))
 
 
 def register(root: typer.Typer) -> None:

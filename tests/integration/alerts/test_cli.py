@@ -33,12 +33,14 @@ def test_alerts_list(session: Session, now: datetime, settings: Settings) -> Non
     assert code == 0 and "no alerts recorded" in out
     svc = AlertService.from_settings(settings, channel=RecordingChannel())
     svc.fire(session, now, kind="late_executions", fingerprint="f1", message="3 late runs")
-    code, out = _invoke(settings, "alerts", "list", "--json")
+    code, out = _invoke(settings, "alerts", "list", "--json")  # as local: not addressed to it
+    assert code == 0 and json.loads(out) == []
+    code, out = _invoke(settings, "alerts", "list", "--operator", "--json")
     assert code == 0
     [row] = json.loads(out)
     assert (row["kind"], row["fingerprint"], row["state"], row["send_count"]) == (
         "late_executions", "f1", "firing", 1)
-    code, out = _invoke(settings, "alerts", "list")
+    code, out = _invoke(settings, "alerts", "list", "--operator")
     assert "late_executions" in out and "3 late runs" in out
     code, out = _invoke(settings, "alerts", "list", "--state", "bogus")
     assert code == 2 and "unknown state 'bogus'" in out

@@ -33,11 +33,13 @@ def test_submit_list_cancel(cli: CliRunner, session: Session, now: datetime) -> 
     row = store.get(session, run["id"], fresh=True)
     assert row is not None and row.inputs == {"who": "bob"}
     session.rollback()
-    listed = cli.invoke(app, ["runs", "list", "--state", "queued", "--json"])
+    listed = cli.invoke(app, ["runs", "list", "--state", "queued", "--user", "alice", "--json"])
     assert [r["id"] for r in json.loads(listed.stdout)] == [run["id"]]
-    cancelled = cli.invoke(app, ["runs", "cancel", run["id"], "--json"])
+    mine = cli.invoke(app, ["runs", "list", "--state", "queued", "--json"])  # as local
+    assert json.loads(mine.stdout) == []
+    cancelled = cli.invoke(app, ["runs", "cancel", run["id"], "-u", "alice", "--json"])
     assert json.loads(cancelled.stdout)["state"] == "cancelled"
-    again = cli.invoke(app, ["runs", "cancel", run["id"]])
+    again = cli.invoke(app, ["runs", "cancel", run["id"][:6], "-u", "alice"])
     assert again.exit_code == 2 and "already cancelled" in again.output
 
 

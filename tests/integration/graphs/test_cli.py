@@ -54,9 +54,10 @@ def test_graphs_add_list_show_delete(cli: Callable[..., Any], session: Session) 
     assert again["version"] == 1 and again["created"] is False
     assert "version 1 unchanged" in cli("graphs", "add", str(EXAMPLES / "hello.yaml"),
                                         "--user", "alice").output
-    listed = json.loads(cli("graphs", "list", "--json").stdout)
+    listed = json.loads(cli("graphs", "list", "-u", "alice", "--json").stdout)
     assert [g["id"] for g in listed] == ["hello"]
-    assert "hello" in cli("graphs", "list").output
+    assert json.loads(cli("graphs", "list", "--json").stdout) == []  # local has none
+    assert "hello" in cli("graphs", "list", "-u", "alice").output
     shown = json.loads(cli("graphs", "show", "hello", "-u", "alice", "--json").stdout)
     assert shown["definition"]["nodes"][0]["block"] == "template" and shown["versions"] == [1]
     assert "greet" in cli("graphs", "show", "hello", "-u", "alice").output
@@ -65,7 +66,7 @@ def test_graphs_add_list_show_delete(cli: Callable[..., Any], session: Session) 
     assert "does not exist for user 'bob'" in cli("graphs", "delete", "hello", "--user", "bob",
                                                   code=2).output
     deleted = json.loads(cli("graphs", "delete", "hello", "--user", "alice", "--json").stdout)
-    assert deleted == {"id": "hello", "deleted_versions": 1}
+    assert deleted == {"id": "hello", "user_id": "alice", "deleted_versions": 1}
     session.rollback()
     assert store.versions(session, "alice", "hello") == []
 
@@ -80,19 +81,19 @@ def test_runs_show_and_trace(cli: Callable[..., Any], session: Session, settings
                      settings=settings)
     assert out.state == "completed"
 
-    shown = json.loads(cli("runs", "show", run.id, "--json").stdout)
+    shown = json.loads(cli("runs", "show", run.id, "-u", "alice", "--json").stdout)
     assert shown["run"]["state"] == "completed"
     assert shown["run"]["outputs"]["sentence"] == "ada speaks en"
     assert len(shown["nodes"]) == shown["run"]["node_count"] == 8
     assert shown["metrics"]["blocks"]["template"]["count"] == 5
-    text = " ".join(cli("runs", "show", run.id).output.split())  # rich wraps at 80 columns
-    assert "node executions" in text and "metrics per block" in text and "critical path" in text
+    text = " ".join(cli("runs", "show", run.id, "-u", "alice").output.split())  # rich wraps
+    assert "nodes" in text and "metrics per block" in text and "critical path" in text
 
-    traced = json.loads(cli("runs", "trace", run.id, "--json").stdout)
+    traced = json.loads(cli("runs", "trace", run.id, "-u", "alice", "--json").stdout)
     kinds = [e["kind"] for e in traced["events"]]
     assert kinds[0] == "transition" and kinds[-1] == "transition" and "output" in kinds
     assert any(e["source_node"] == "source" and e["sink_node"] == "join"
                for e in traced["events"])
-    text = " ".join(cli("runs", "trace", run.id).output.split())
+    text = " ".join(cli("runs", "trace", run.id, "-u", "alice").output.split())
     assert "event flow" in text and "timeline:" in text and "join" in text
     assert "does not exist" in cli("runs", "show", "nope", code=2).output
