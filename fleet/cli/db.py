@@ -22,7 +22,6 @@ from rich.text import Text
 from fleet.cli.context import JSON, CliContext, console, ctx_of, handle_errors, print_json
 from fleet.clock import utcnow
 from fleet.engine.blocks.registry import default_registry
-from fleet.errors import InvalidInput
 from fleet.redact import redact_url
 from fleet.scheduling import service as schedules
 from fleet.store import migrate
@@ -72,20 +71,9 @@ def find_example() -> Path | None:
 
 def restart_schedules(cli: CliContext) -> int:
     """Restart every active schedule from its next instant after now; how many."""
-    now = utcnow()
-    count = 0
     with cli.session() as session:
-        for view in schedules.list_schedules(session, now, limit=500):
-            if view.schedule.paused:
-                continue
-            try:
-                schedules.resume(session, view.schedule.id, None, now, settings=cli.settings,
-                                 registry=default_registry())
-            except InvalidInput as exc:  # its graph no longer checks: left as it was
-                log.warning("schedule %s not restarted: %s", view.schedule.id, exc.message)
-                continue
-            count += 1
-    return count
+        return schedules.restart_all(session, utcnow(), settings=cli.settings,
+                                     registry=default_registry())
 
 
 def prepare(cli: CliContext, revision: str = "head", *, copy_example: bool = True) -> Prepared:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 from rich.text import Text
 
@@ -36,6 +38,10 @@ def register(root: typer.Typer) -> None:
 
         cli = ctx_of(ctx)
         settings = cli.settings
+        # one human line per run start and end, whatever the log level
+        activity = logging.getLogger("fleet.activity")
+        if activity.getEffectiveLevel() > logging.INFO:
+            activity.setLevel(logging.INFO)
         done = prepare(cli)  # first: the copy of the example with its schedules from now
         if done.created:
             console.print(Text(done.line()))

@@ -18,6 +18,9 @@ def load_graph_file(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read graph file {p}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"graph file {p} is not UTF-8 text",
+                           [f"byte {exc.start}: {exc.reason}; save the file as UTF-8"]) from None
     is_json = p.suffix.lower() == ".json"
     try:
         # YAML is a superset of JSON, so other extensions read either.

@@ -283,6 +283,27 @@ def _schedule_graph(session: Session, schedule: Schedule, settings: Settings,
     return graph, problems
 
 
+def restart_all(session: Session, now: datetime, *, settings: Settings,
+                registry: BlockRegistry) -> int:
+    """Restart every unpaused schedule from its next instant after now; how many.
+
+    For a database copied from an example built long ago: its schedules would
+    otherwise report every instant since then as missed. A schedule whose graph
+    no longer checks is left as it was (and logged). Commits.
+    """
+    count = 0
+    for v in list_schedules(session, now, limit=10_000):
+        if v.schedule.paused:
+            continue
+        try:
+            resume(session, v.schedule.id, None, now, settings=settings, registry=registry)
+        except InvalidInput as exc:
+            log.warning("schedule %s not restarted: %s", v.schedule.id, exc.message)
+            continue
+        count += 1
+    return count
+
+
 def resume(session: Session, schedule_id: str, user_id: str | None, now: datetime, *,
            settings: Settings, registry: BlockRegistry,
            alerts: AlertPort | None = None) -> Schedule:

@@ -22,12 +22,16 @@ from typing import Any
 
 from dramatiq import Worker
 from periodiq import Scheduler
+from sqlmodel import Session
 
+from fleet.clock import utcnow
+from fleet.engine.blocks.registry import default_registry
 from fleet.redact import redact_url
+from fleet.scheduling import service as schedules
 from fleet.settings import Settings
 from fleet.store import migrate
 from fleet.store import runs as run_store
-from fleet.store.db import with_retry
+from fleet.store.db import make_engine, with_retry
 from fleet.worker.app import FleetApp
 from fleet.worker.app import build as build_app
 from fleet.worker.startup import start_jobs
@@ -67,9 +71,21 @@ def prepare_database(settings: Settings, *, example: Path | None = None) -> str:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, path)
-            note += f" (copied from {source})"
+            migrate.upgrade(settings.database_url)
+            restarted = _restart_schedules(settings)
+            return note + f" (copied from {source}; {restarted} schedule(s) start from now)"
     migrate.upgrade(settings.database_url)
     return note
+
+
+def _restart_schedules(settings: Settings) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            return schedules.restart_all(session, utcnow(), settings=settings,
+                                         registry=default_registry())
+    finally:
+        engine.dispose()
 
 
 @dataclass

@@ -20,6 +20,8 @@ from fleet.worker.process import Executor, WorkerRuntime
 from fleet.worker.shutdown import release_and_resend
 
 log = logging.getLogger(__name__)
+# One human line per run start and end (``fleet dev`` shows it by default).
+activity = logging.getLogger("fleet.activity")
 
 
 
@@ -75,6 +77,11 @@ def execute_message(rt: WorkerRuntime, run_id: Any, *,
                  "or unknown); message acknowledged and dropped", run_id)
         return Result.DROPPED
     run = execute or rt.executor
+    if lease.claimed is not None:
+        activity.info("run %s started: graph %s version %s, attempt %d", lease.run_id,
+                      lease.claimed.graph_id, lease.claimed.graph_version, lease.attempt)
+    else:
+        activity.info("run %s started: attempt %d", lease.run_id, lease.attempt)
     stop = rt.make_stop()
     rt.hold(lease, stop)
     if rt.shutting_down.is_set():
@@ -85,7 +92,7 @@ def execute_message(rt: WorkerRuntime, run_id: Any, *,
         outcome = run(rt.open_session, lease, registry=rt.block_registry(),
                       settings=rt.settings, clock=rt.clock, stop=stop)
         ran_s = float(getattr(outcome, "elapsed_s", 0.0) or 0.0)
-        log.info("run %s attempt %d: %s", lease.run_id, lease.attempt, describe(outcome))
+        activity.info("run %s attempt %d: %s", lease.run_id, lease.attempt, describe(outcome))
     except Exception:
         # The lease is left to expire: the reaper retries the run within its
         # attempts, so an engine bug cannot loop forever.

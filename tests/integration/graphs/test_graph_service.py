@@ -47,6 +47,9 @@ def test_load_graph_file_json_yaml_and_errors(tmp_path: Path) -> None:
         load_graph_file(tmp_path / "list.yml")
     with pytest.raises(InvalidInput, match="cannot read"):
         load_graph_file(tmp_path / "missing.json")
+    (tmp_path / "latin1.yaml").write_bytes("id: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        load_graph_file(tmp_path / "latin1.yaml")
 
 
 def test_add_versions_only_when_changed(session: Session, now: datetime) -> None:
