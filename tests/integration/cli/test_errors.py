@@ -135,16 +135,31 @@ def test_alert_urls_take_a_plain_value_a_list_or_json(tmp_path: Path, value: str
 
 
 def test_an_unexpected_error_is_one_line_and_v_gives_the_traceback(tmp_path: Path) -> None:
-    (tmp_path / "graph.yaml").write_bytes(b"\xff\xfe\x00not utf-8")
-    out = fleet(tmp_path, "graphs", "validate", "graph.yaml")
+    # A bug stands in for any unexpected error: sitecustomize makes reading a graph file fail.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import fleet.graphs.files as files\n"
+        "def _bug(path):\n"
+        "    raise ZeroDivisionError('a bug planted by the test')\n"
+        "files.load_graph_file = _bug\n")
+    (tmp_path / "graph.yaml").write_text("id: g\n")
+    env = {"PYTHONPATH": str(site)}
+    out = fleet(tmp_path, "graphs", "validate", "graph.yaml", env=env)
     text = _clean(out, code=1)
-    assert "unexpected UnicodeDecodeError" in text and "-v" in text
+    assert "unexpected ZeroDivisionError" in text and "-v" in text
     assert len(out.stderr.strip().splitlines()) <= 3  # one message (wrapped), no traceback
-    verbose = fleet(tmp_path, "-v", "graphs", "validate", "graph.yaml")
+    verbose = fleet(tmp_path, "-v", "graphs", "validate", "graph.yaml", env=env)
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
-    message = _json_error(fleet(tmp_path, "graphs", "validate", "graph.yaml", "--json"),
+    message = _json_error(fleet(tmp_path, "graphs", "validate", "graph.yaml", "--json", env=env),
                           "E-FLEET-000", status=1)
-    assert "UnicodeDecodeError" in message
+    assert "ZeroDivisionError" in message
+
+
+def test_a_graph_file_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "graph.yaml").write_bytes(b"\xff\xfe\x00not utf-8")
+    text = _clean(fleet(tmp_path, "graphs", "validate", "graph.yaml"))
+    assert "graph file graph.yaml is not UTF-8 text" in text and "save the file as UTF-8" in text
 
 
 def test_text_from_users_and_errors_is_printed_as_is(tmp_path: Path) -> None:
