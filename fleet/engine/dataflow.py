@@ -35,6 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from fleet.engine import costs
 from fleet.engine.blocks.base import Block, BlockContext, Suspend
 from fleet.engine.blocks.registry import BlockRegistry
 from fleet.engine.definition import GraphDef, LinkDef
@@ -92,6 +93,7 @@ class Finished:
     suspend: Suspend | None = None
     cpu_s: float = 0.0
     replayed: bool = False
+    cost: float = 0.0  # what this execution cost (fleet.engine.costs); 0 when replayed
 
     def record(self) -> NodeExecution:
         """The tracker's view of this execution."""
@@ -134,6 +136,11 @@ class DataflowResult:
     def replayed(self) -> int:
         """Executions replayed from checkpoints."""
         return sum(1 for f in self.finished if f.replayed)
+
+    @property
+    def cost(self) -> float:
+        """What the executions run here cost (replayed ones were charged before)."""
+        return costs.total([f.cost for f in self.finished if not f.replayed])
 
 
 # on_finished(finished, events) -> a stop reason, or None to go on.
@@ -285,12 +292,15 @@ class Dataflow:
                            credential_ids={p: ex.inputs[p] for p in block_cls.credentials
                                            if isinstance(ex.inputs.get(p), str)})
         outputs: list[tuple[str, Any]] = []
+        block: Block | None = None
+        model: BaseModel | None = None
         try:
             try:
                 model = block_cls.Input.model_validate(ex.inputs)
             except ValidationError as exc:
                 raise ValueError(_validation_text(exc)) from None
-            result = block_cls().run(model, ctx)
+            block = block_cls()
+            result = block.run(model, ctx)
             pins = block_cls.output_pins()
             for pin, value in _collect(result):
                 if pin not in pins:
@@ -298,15 +308,18 @@ class Dataflow:
                                      f"(outputs: {', '.join(pins)})")
                 outputs.append((pin, to_jsonable(value)))
             status, error, suspend = "completed", None, None
+            cost = costs.execution_cost(block, model, outputs)
         except Suspend as s:
             status, error, suspend, outputs = "suspended", None, s, []
+            cost = costs.failure_cost(block, model)
         except Exception as exc:  # the node failed; the run decides what that means
             status, error, suspend, outputs = "failed", f"{type(exc).__name__}: {exc}", None, []
+            cost = costs.failure_cost(block, model)
         if self.services.scrub is not None:  # a secret never leaves the block unmasked
             outputs = [(p, self.services.scrub(v)) for p, v in outputs]
             error = self.services.scrub(error) if error is not None else None
         return Finished(ex, status, outputs, started, self.clock(), error, suspend,
-                        cpu_s=time.thread_time() - cpu0)
+                        cpu_s=time.thread_time() - cpu0, cost=cost)
 
     def _subgraph(self, definition: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
         graph = parse_valid(definition, self.registry)

@@ -15,6 +15,7 @@ A definition (from a JSON or YAML graph file)::
       - {source: a.value, sink: greet.value}
     outputs:                       # optional: run output name -> node.pin
       text: greet.text
+    score_output: quality          # optional: the output holding a 0-1 correctness score
 
 Without ``outputs`` the run's outputs are the pins yielded by nodes that have
 no outgoing links, named ``node.pin``.
@@ -104,6 +105,7 @@ class GraphDef:
     outputs: dict[str, PinRef]
     timeout_s: float | None
     max_attempts: int | None
+    score_output: str | None = None  # the output that is the run's correctness score
 
     def graph_input_pins(self, node: str) -> dict[str, str]:
         """pin -> graph input name, for the graph inputs bound to ``node``."""
@@ -254,6 +256,17 @@ def _outputs(d: dict[str, Any], problems: list[str]) -> dict[str, PinRef]:
     return outputs
 
 
+def _score_output(d: dict[str, Any], problems: list[str]) -> str | None:
+    name = d.get("score_output")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name:
+        problems.append(f"graph: score_output must be the name of one of the graph's outputs, "
+                        f"got {name!r}")
+        return None
+    return name
+
+
 def parse(definition: Any) -> tuple[GraphDef, list[str]]:
     """Parse ``definition``, returning the graph and every structural problem found.
 
@@ -267,5 +280,6 @@ def parse(definition: Any) -> tuple[GraphDef, list[str]]:
     gid, name, description, timeout_s, max_attempts = _header(definition, problems)
     graph = GraphDef(gid, name, description, _nodes(definition, problems),
                      _links(definition, problems), _inputs(definition, problems),
-                     _outputs(definition, problems), timeout_s, max_attempts)
+                     _outputs(definition, problems), timeout_s, max_attempts,
+                     _score_output(definition, problems))
     return graph, problems

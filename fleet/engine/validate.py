@@ -138,6 +138,23 @@ def _check_outputs(graph: GraphDef, blocks: Blocks, problems: list[str]) -> None
                             f"'{ref.pin}'")
 
 
+def _check_score_output(graph: GraphDef, blocks: Blocks, problems: list[str]) -> None:
+    """``score_output`` names one of the outputs, and its pin can carry a number."""
+    name = graph.score_output
+    if name is None:
+        return
+    ref = graph.outputs.get(name)
+    if ref is None:
+        known = ", ".join(graph.outputs) or "none declared"
+        problems.append(f"graph: score_output {name!r} is not one of the graph's outputs "
+                        f"(outputs: {known}); name an output listed under 'outputs'")
+        return
+    pin = blocks[ref.node].output_pins().get(ref.pin) if ref.node in blocks else None
+    if pin is not None and not types_compatible(pin.annotation, float):
+        problems.append(f"graph: score_output {name!r} is {ref} of type {pin.type_name()}; "
+                        "a correctness score must be a number from 0 to 1")
+
+
 def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[str]:
     """Every problem of ``definition`` as readable lines (empty when valid)."""
     graph, problems = parse(definition)
@@ -146,6 +163,7 @@ def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[
     bound = _check_graph_inputs(graph, blocks, problems)
     _check_node_inputs(graph, blocks, linked | bound, problems)
     _check_outputs(graph, blocks, problems)
+    _check_score_output(graph, blocks, problems)
     cycle = find_cycle(graph)
     if cycle:
         problems.append(f"cycle: {' -> '.join(cycle)} (links may not loop back; "

@@ -29,6 +29,7 @@ from fleet.clock import Clock, utcnow
 from fleet.engine.blocks.registry import BlockRegistry
 from fleet.engine.dataflow import Checkpoint, Dataflow, DataflowResult, Finished, cap
 from fleet.engine.definition import GraphDef
+from fleet.engine.scores import Score, judge
 from fleet.engine.tracker import FlowEvent, Tracker
 from fleet.errors import (
     RUN_INVALID_GRAPH,
@@ -178,7 +179,7 @@ class _Persister:
             "error": fin.error, "attempt": self.lease.attempt, "started_at": fin.started_at,
             "completed_at": fin.ended_at,
             "wall_time_s": (fin.ended_at - fin.started_at).total_seconds(),
-            "resume": fin.suspend.resume if fin.suspend else None, "cost": 0.0,
+            "resume": fin.suspend.resume if fin.suspend else None, "cost": fin.cost,
         }
         rows = [event_row(run_id=self.lease.run_id, at=e.at, kind="output",
                           source_node=e.source_node, source_pin=e.source_pin,
@@ -294,12 +295,13 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
     }
     common = {"executed": result.executed, "replayed": result.replayed, "tracker": tracker,
               "elapsed_s": elapsed}
-    return _conclude(writer, lease, loaded, result, end, stats, common)
+    score = judge(graph, result.outputs) if result.status == "completed" else Score()
+    return _conclude(writer, lease, loaded, result, end, stats, common, score)
 
 
 def _conclude(writer: RunWriter, lease: Lease, loaded: _Loaded,
               result: DataflowResult, end: datetime, stats: dict[str, Any],
-              common: dict[str, Any]) -> Outcome:
+              common: dict[str, Any], score: Score) -> Outcome:
     if result.status == "stopped" and result.reason != "cancelled":
         log.info("run %s: execution stopped (%s); nothing written", lease.run_id, result.reason)
         return Outcome(lease.run_id, None, reason=result.reason, **common)
@@ -321,20 +323,24 @@ def _conclude(writer: RunWriter, lease: Lease, loaded: _Loaded,
         reason = f"node '{result.suspended.execution.node_id}': {susp.reason}"
         return _finish(writer, lease, loaded, RunState(susp.state), end,
                        detail=reason, stats=stats, waiting_reason=reason, **common)
-    return _finish(writer, lease, loaded, RunState.COMPLETED, end,
+    if score.value is not None:  # the graph's correctness score (fleet.engine.scores)
+        stats = {**stats, "correctness_score": score.value}
+    return _finish(writer, lease, loaded, RunState.COMPLETED, end, note=score.problem,
                    outputs=result.outputs, stats=stats, **common)
 
 
 def _finish(writer: RunWriter, lease: Lease, loaded: _Loaded,
-            to: RunState, now: datetime, *, detail: str | None = None,
+            to: RunState, now: datetime, *, detail: str | None = None, note: str | None = None,
             stats: dict[str, Any] | None = None, executed: int = 0, replayed: int = 0,
             tracker: Tracker | None = None, elapsed_s: float = 0.0, **fields: Any) -> Outcome:
     assert fsm.is_legal(RunState.RUNNING, to), to
     values = {**(stats or {}), **fields, **fsm.entry_values(to, now)}
-    event = event_row(run_id=lease.run_id, at=now, kind="transition",
-                      from_state=RunState.RUNNING.value, to_state=to.value, detail=detail)
+    events = [event_row(run_id=lease.run_id, at=now, kind="transition",
+                        from_state=RunState.RUNNING.value, to_state=to.value, detail=detail)]
+    if note is not None:
+        events.insert(0, event_row(run_id=lease.run_id, at=now, kind="note", detail=note))
     # A database outage costs time, not the run: the writer retries within the budget.
-    if not writer.finish(lease.run_id, lease.lease_id, values, [event]).held:
+    if not writer.finish(lease.run_id, lease.lease_id, values, events).held:
         log.warning("run %s: lease lost before writing %s; nothing written", lease.run_id,
                     to.value)
         return Outcome(lease.run_id, None, reason="lease_lost", executed=executed,

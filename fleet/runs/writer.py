@@ -90,10 +90,11 @@ def _apply(session: Session, writes: Sequence[_Write]) -> None:
         w.result = Written(key in held, held.get(key, False))
         if key in held:
             live.append(w)
+    # Node runs first: a finish sums its run's node run costs into the run's cost.
+    hotpath.save_node_runs(session, [w.node_run for w in live if w.node_run is not None])
     # Under the fence's row locks nothing else changes these runs: every finish applies.
     hotpath.finish_many(session, [(w.run_id, w.lease_id, w.run_values) for w in live
                                   if w.run_values is not None])
-    hotpath.save_node_runs(session, [w.node_run for w in live if w.node_run is not None])
     hotpath.add_events(session, [e for w in live for e in w.events])
 
 

@@ -11,7 +11,9 @@ SQLAlchemy Core on the tables (no ORM unit of work, no identity map):
   in one transaction: one fencing UPDATE for all their leases, one upsert of
   all node runs, one insert of all their events.
 - :func:`finish_many`: the runs' final (or waiting) states, fenced by their
-  leases, in one UPDATE per column set.
+  leases, in one UPDATE per column set, which also sets the run's ``cost`` to
+  the sum of its node runs' costs (so the two always agree, however many
+  segments, replays and lost leases the run went through).
 
 Nothing here commits. Lease times are the ``now`` the caller passes: a worker's
 lease clock, which follows the database's (:meth:`fleet.worker.process.WorkerRuntime.lease_now`).
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, select, tuple_, update
+from sqlalchemy import Table, and_, func, insert, select, tuple_, update
 from sqlmodel import Session
 
 from fleet.store import pgsql
@@ -37,6 +39,10 @@ EVENTS: Table = RunEvent.__table__  # type: ignore[attr-defined]
 GRAPHS: Table = Graph.__table__  # type: ignore[attr-defined]
 
 _CLAIMED = pgsql.CLAIMED
+
+# The run's cost is derived, never passed: the sum of its node runs' costs.
+_NODE_COST_SUM = (select(func.coalesce(func.sum(NODE_RUNS.c.cost), 0.0))
+                  .where(NODE_RUNS.c.run_id == RUNS.c.id).scalar_subquery())
 
 
 @dataclass(frozen=True)
@@ -173,17 +179,18 @@ def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 def finish_many(session: Session,
                 finishes: Sequence[tuple[str, str, dict[str, Any]]]) -> set[str]:
-    """Write running runs' next states, each ``(run id, lease id, values)`` under its lease;
-    the run ids written (one missing lost its lease)."""
+    """Write running runs' next states, each ``(run id, lease id, values)`` under its lease,
+    with ``cost`` = the sum of the run's node runs' costs; the run ids written (one missing
+    lost its lease)."""
     if not finishes:
         return set()
     if _dialect(session) == "postgresql":
-        return pgsql.finish_many(session, RUNS, finishes)
+        return pgsql.finish_many(session, RUNS, finishes, sums=pgsql.RUN_COST_SUM)
     done: set[str] = set()
     for run_id, lease_id, values in finishes:
         stmt = (update(RUNS).where(RUNS.c.id == run_id, RUNS.c.lease_id == lease_id,
                                    RUNS.c.state == "running")
-                .values(**values).returning(RUNS.c.id))
+                .values(**values, cost=_NODE_COST_SUM).returning(RUNS.c.id))
         if session.execute(stmt).first() is not None:
             done.add(run_id)
     return done

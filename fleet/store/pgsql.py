@@ -114,9 +114,14 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
              {"rows": payload(rows, columns)})
 
 
+# A finish's derived column: the run's cost is the sum of its node runs' costs.
+RUN_COST_SUM = ('"cost" = (SELECT COALESCE(SUM(n.cost), 0) FROM node_runs AS n '
+                "WHERE n.run_id = t.id)",)
+
+
 @cache
-def _finish_sql(table: Table, columns: tuple[str, ...]) -> str:
-    sets = ", ".join(f'"{c}" = r."{c}"' for c in columns)
+def _finish_sql(table: Table, columns: tuple[str, ...], sums: tuple[str, ...]) -> str:
+    sets = ", ".join([*(f'"{c}" = r."{c}"' for c in columns), *sums])
     return (f'UPDATE "{table.name}" AS t SET {sets} FROM json_to_recordset(%(rows)s::json) '
             f"AS r(_run text, _lease text, {recordset(table, columns)}) "
             "WHERE t.id = r._run AND t.lease_id = r._lease AND t.state = 'running' "
@@ -124,16 +129,18 @@ def _finish_sql(table: Table, columns: tuple[str, ...]) -> str:
 
 
 def finish_many(session: Session, table: Table,
-                finishes: Sequence[tuple[str, str, dict[str, Any]]]) -> set[str]:
-    """Write each running run's next state under its lease, one statement per column set;
-    the run ids written (a missing one lost its lease)."""
+                finishes: Sequence[tuple[str, str, dict[str, Any]]], *,
+                sums: tuple[str, ...] = ()) -> set[str]:
+    """Write each running run's next state under its lease, one statement per column set,
+    plus the derived ``sums`` (SET clauses over the updated row ``t``); the run ids written
+    (a missing one lost its lease)."""
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for run_id, lease_id, values in finishes:
         shapes.setdefault(tuple(sorted(values)), []).append(
             {"_run": run_id, "_lease": lease_id, **values})
     done: set[str] = set()
     for columns, rows in shapes.items():
-        found = _run(session, _finish_sql(table, columns),
+        found = _run(session, _finish_sql(table, columns, sums),
                      {"rows": payload(rows, ("_run", "_lease", *columns))}).all()
         done.update(r[0] for r in found)
     return done

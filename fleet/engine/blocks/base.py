@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from fleet.engine import costs
 from fleet.engine.credentials import CredentialSpec, CredentialValue
 from fleet.engine.services import BlockServices
 
@@ -120,6 +121,14 @@ class Block:
     # Credential inputs: optional ``str`` input pins holding a credential id (see
     # fleet.engine.credentials); the block reads the decrypted value with ctx.credential(pin).
     credentials: ClassVar[dict[str, CredentialSpec]] = {}
+    # What one execution costs (fleet.engine.costs): this fixed amount, unless the
+    # block overrides cost_of() to compute it from the inputs and outputs.
+    cost: ClassVar[float] = 0.0
+
+    def cost_of(self, inputs: Any, outputs: list[tuple[str, Any]]) -> float:
+        """The cost of one execution given its validated inputs and the ``(pin, value)``
+        pairs it yielded (empty when it failed); by default the fixed ``cost``."""
+        return self.cost
 
     def run(self, inputs: Any, ctx: BlockContext) -> BlockResult:
         """Yield ``(pin, value)`` pairs; may be a generator or an async generator."""
@@ -149,6 +158,7 @@ class Block:
             "credentials": {n: {"kinds": list(c.kinds), "required": c.required,
                                 "description": c.description}
                             for n, c in cls.credentials.items()},
+            "cost": costs.declaration(cls).to_dict(),
         }
 
 

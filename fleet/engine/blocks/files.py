@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from fleet.engine.blocks.base import Block, BlockContext
+
+MIB = 1024 * 1024
 
 
 class WriteFileBlock(Block):
@@ -27,6 +30,14 @@ class WriteFileBlock(Block):
 
     class Output(BaseModel):
         artifact: dict[str, Any] = Field(description="Reference to the stored artifact.")
+
+    def cost_of(self, inputs: Any, outputs: list[tuple[str, Any]]) -> float:
+        """1 per started MiB stored (a failed write costs nothing)."""
+        size = next((ref.get("size") for pin, ref in outputs
+                     if pin == "artifact" and isinstance(ref, dict)), None)
+        if not isinstance(size, int):
+            return 0.0
+        return float(max(1, math.ceil(size / MIB)))
 
     def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
         if isinstance(inputs.content, str):

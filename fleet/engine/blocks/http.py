@@ -27,6 +27,7 @@ class HttpRequestBlock(Block):
     description = ("HTTP request (httpx): emits status, headers, body and data (parsed JSON); "
                    "params merge into the URL's query string; an optional credential fills "
                    "the auth header; a stopped run cancels it.")
+    cost = 1.0  # one outside call per execution
     credentials = {"credential": CredentialSpec(
         description="api_key or oauth2: 'Bearer TOKEN'; basic: 'Basic base64(user:password)'")}
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
+from fleet.engine import costs
 from fleet.engine.blocks.approval import ApprovalBlock
 from fleet.engine.blocks.base import Block
 from fleet.engine.blocks.branch import BranchBlock
@@ -43,6 +44,9 @@ class BlockRegistry:
         if block.run is Block.run:
             raise InvalidInput(f"block class {block.__name__} ({block.id!r}) does not implement "
                                "run(); define run(self, inputs, ctx) yielding (pin, value)")
+        cost_problem = costs.declaration_problem(block)
+        if cost_problem:
+            raise InvalidInput(cost_problem)
         pins = block.input_pins()
         bad = [p for p in block.credentials if p not in pins or pins[p].required]
         if bad:
