@@ -2,11 +2,17 @@
 
 For each graph with at least ``accuracy_min_runs`` finished runs in the last
 ``accuracy_lookback_days``: a daily value over the last
-``accuracy_window_days`` (the mean ``correctness_score`` on days where runs
-carry one, else the success rate), a day counting when it has at least
+``accuracy_window_days``, a day counting when it has at least
 ``accuracy_min_day_runs`` finished runs. When the average over the last 3
 days (days with data) is ``accuracy_drop_threshold`` or more below the
 average over the last 7 days, the graph alerts, once per graph.
+
+The daily value is the mean correctness score for a graph whose runs carry
+scores (its ``score_output``, see :mod:`fleet.engine.scores`), and the success
+rate otherwise. A scored graph's failed or timed-out runs have no score and
+count as 0 (a wrong answer); its completed runs without a score (a value that
+was not a number from 0 to 1) are left out. So scores that drop while every
+run succeeds alert, and so do failures of a scored graph.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class GraphAccuracy:
 
     graph_id: str
     runs: int
+    measure: str = "success rate"  # or "correctness score"
     daily: dict[str, float] = field(default_factory=dict)  # ISO day -> value
     short_avg: float | None = None
     long_avg: float | None = None
@@ -53,10 +60,13 @@ class AccuracyReport(Report):
                 f"{len(self.alerting)} alerting")
 
 
-def day_value(day: monitors.DayStats) -> float:
-    """Mean correctness score when any run carries one, else the success rate."""
-    if day.scored:
-        return day.score_sum / day.scored
+def day_value(day: monitors.DayStats, scored: bool | None = None) -> float | None:
+    """The day's mean correctness score (failed runs counting 0) when ``scored`` (by default:
+    when runs of the day carry scores), else its success rate; None when a scored graph's
+    day has no run to judge."""
+    if scored if scored is not None else day.scored > 0:
+        judged = day.scored + (day.finished - day.succeeded)
+        return day.score_sum / judged if judged else None
     return day.succeeded / day.finished if day.finished else 0.0
 
 
@@ -72,9 +82,12 @@ def evaluate(graph_id: str, rows: Sequence[monitors.DayStats], today: date, *, m
     if total < min_runs:
         return None
     first = today - timedelta(days=window_days - 1)
-    days = {r.day: day_value(r) for r in rows
-            if r.finished >= min_day_runs and first <= r.day <= today}
+    scored = any(r.scored for r in rows)
+    values = {r.day: day_value(r, scored) for r in rows
+              if r.finished >= min_day_runs and first <= r.day <= today}
+    days = {d: v for d, v in values.items() if v is not None}
     result = GraphAccuracy(graph_id, total,
+                           "correctness score" if scored else "success rate",
                            daily={d.isoformat(): round(v, 4) for d, v in sorted(days.items())})
     result.short_avg = _avg(days, today, SHORT_DAYS)
     result.long_avg = _avg(days, today, LONG_DAYS)
@@ -88,9 +101,9 @@ def alert_message(g: GraphAccuracy) -> str:
     """The alert text for one graph."""
     assert g.short_avg is not None and g.long_avg is not None and g.drop is not None
     recent = ", ".join(f"{d}: {v:.0%}" for d, v in list(g.daily.items())[-LONG_DAYS:])
-    return (f"Graph {g.graph_id}: the {SHORT_DAYS}-day average accuracy {g.short_avg:.1%} is "
-            f"{g.drop:.1%} below the {LONG_DAYS}-day average {g.long_avg:.1%} "
-            f"({g.runs} finished runs in the lookback). Recent days: {recent}.")
+    return (f"Graph {g.graph_id}: the {SHORT_DAYS}-day average accuracy ({g.measure}) "
+            f"{g.short_avg:.1%} is {g.drop:.1%} below the {LONG_DAYS}-day average "
+            f"{g.long_avg:.1%} ({g.runs} finished runs in the lookback). Recent days: {recent}.")
 
 
 def run_once(session: Session, now: datetime, ctx: JobContext) -> AccuracyReport:
@@ -127,7 +140,8 @@ def run_once(session: Session, now: datetime, ctx: JobContext) -> AccuracyReport
 
 SWEEP = JobSpec(
     name="accuracy",
-    description="alert when a graph's recent success rate drops below its weekly average",
+    description="alert when a graph's recent success rate (or correctness score) drops below "
+                "its weekly average",
     cron_setting="cron_accuracy",
     run_once=run_once,
 )

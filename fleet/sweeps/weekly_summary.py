@@ -35,8 +35,9 @@ class UserWeek:
     succeeded: int = 0
     failed: int = 0
     wall_time_s: float = 0.0
-    cost: float = 0.0
+    cost: float = 0.0  # the sum of the runs' costs (each the sum of its node runs' costs)
     most_run_graph: str | None = None
+    costliest_graph: tuple[str, float] | None = None  # the graph that cost the most, if any
     top_failing: list[tuple[str, int]] = field(default_factory=list)
 
     @property
@@ -70,12 +71,14 @@ def summarise(rows: Sequence[monitors.UserGraphStats]) -> dict[str, UserWeek]:
     weeks: dict[str, UserWeek] = {}
     per_graph: dict[str, Counter[str]] = defaultdict(Counter)
     failing: dict[str, Counter[str]] = defaultdict(Counter)
+    costs: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows:
         w = weeks.setdefault(r.user_id, UserWeek(r.user_id))
         w.runs += r.runs
         w.wall_time_s += r.wall_time_s
         w.cost += r.cost
         per_graph[r.user_id][r.graph_id] += r.runs
+        costs[r.user_id][r.graph_id] += r.cost
         if r.state == "completed":
             w.succeeded += r.runs
         elif r.state in FAILED:
@@ -85,7 +88,15 @@ def summarise(rows: Sequence[monitors.UserGraphStats]) -> dict[str, UserWeek]:
         w.most_run_graph = min(per_graph[user].items(), key=lambda kv: (-kv[1], kv[0]))[0]
         w.top_failing = sorted(failing[user].items(), key=lambda kv: (-kv[1], kv[0]))[
             :TOP_FAILING]
+        spent = [(g, c) for g, c in costs[user].items() if c > 0]
+        if spent:
+            w.costliest_graph = min(spent, key=lambda kv: (-kv[1], kv[0]))
     return weeks
+
+
+def amount(value: float) -> str:
+    """A cost for people: two decimals, more for a small non-zero amount."""
+    return f"{value:.4g}" if 0 < abs(value) < 0.01 else f"{value:.2f}"
 
 
 def message(w: UserWeek, since: datetime, until: datetime) -> str:
@@ -95,7 +106,9 @@ def message(w: UserWeek, since: datetime, until: datetime) -> str:
         f"- runs: {w.runs} ({w.succeeded} succeeded, {w.failed} failed; success rate "
         f"{w.success_rate:.0%})",
         f"- run time: {w.wall_time_s:.1f} s total, {w.avg_time_s:.1f} s average",
-        f"- cost: {w.cost:.2f}",
+        f"- cost: {amount(w.cost)}" + (
+            f" (most by {w.costliest_graph[0]}: {amount(w.costliest_graph[1])})"
+            if w.costliest_graph else ""),
         f"- most-run graph: {w.most_run_graph}",
     ]
     if w.top_failing:

@@ -147,6 +147,28 @@ def test_accuracy_prefers_correctness_score() -> None:
     d = _day(NOW.date(), 10, 10, scored=4, score=2.0)
     assert accuracy.day_value(d) == 0.5
     assert accuracy.day_value(_day(NOW.date(), 4, 3)) == 0.75
+    # A scored graph's failed runs count 0; completed runs without a score are left out.
+    assert accuracy.day_value(_day(NOW.date(), 10, 8, scored=6, score=4.8)) == 0.6
+    # A scored graph's day with nothing to judge has no value (not a success rate).
+    assert accuracy.day_value(_day(NOW.date(), 5, 5), scored=True) is None
+    assert accuracy.day_value(_day(NOW.date(), 5, 5), scored=False) == 1.0
+
+
+def test_accuracy_of_a_scored_graph_uses_scores_on_every_day() -> None:
+    today = NOW.date()
+    # Every run succeeds; scores fall from 0.9 to 0.6. A day whose runs carry no score
+    # (before the graph had a score_output) is not read as a 100 % success rate.
+    rows = [_day(today - timedelta(days=back), 5, 5, scored=5, score=5 * (0.9 if back >= 3
+                                                                          else 0.6))
+            for back in range(6)]
+    rows.append(_day(today - timedelta(days=6), 5, 5))
+    g = _eval(rows, today)
+    assert g is not None and g.measure == "correctness score" and g.alert
+    assert len(g.daily) == 6 and g.short_avg == pytest.approx(0.6)
+    assert g.long_avg == pytest.approx((0.9 * 3 + 0.6 * 3) / 6)
+    assert "accuracy (correctness score) 60.0%" in accuracy.alert_message(g)
+    plain = _eval(_series([1, 1, 1, 1, 0.5, 0.5, 0.5], today), today)
+    assert plain is not None and plain.measure == "success rate" and plain.alert
 
 
 def test_accuracy_ignores_days_outside_window() -> None:
@@ -171,3 +193,12 @@ def test_weekly_summarise() -> None:
     assert "top failing graphs: g2 (3 failed), g3 (1 failed)" in text
     assert weeks["bob"].failed == 0 and "no failed runs" in weekly_summary.message(
         weeks["bob"], NOW, NOW)
+    assert a.costliest_graph == ("g1", 1.5) and weeks["bob"].costliest_graph is None
+    assert "- cost: 2.00 (most by g1: 1.50)" in text
+    assert "- cost: 0.00\n" in weekly_summary.message(weeks["bob"], NOW, NOW)
+
+
+def test_weekly_amounts_keep_small_costs_visible() -> None:
+    assert weekly_summary.amount(0.0) == "0.00"
+    assert weekly_summary.amount(0.004) == "0.004"
+    assert weekly_summary.amount(12.345) == "12.35"
