@@ -45,6 +45,15 @@ def describe(block: type[Block]) -> dict[str, Any]:
     return info
 
 
+def cost_text(cost: dict[str, Any], *, short: bool = False) -> str:
+    """A block's cost declaration in words (``describe()["cost"]``)."""
+    if cost["kind"] == "fixed":
+        return f"{cost['amount']:g}" if short else f"{cost['amount']:g} per execution"
+    if short:
+        return "computed"
+    return f"computed from inputs and outputs: {cost['description'] or '(undocumented)'}"
+
+
 def _jsonable(value: Any) -> str:
     try:
         return json.dumps(value)
@@ -63,12 +72,13 @@ def list_(json_out: bool = JSON) -> None:
         return
     table = Table(title=f"blocks ({len(blocks)})")
     table.add_column("block", no_wrap=True)
-    for col in ("inputs (* required)", "outputs", "description"):
+    for col in ("inputs (* required)", "outputs", "cost", "description"):
         table.add_column(col)
     for b in blocks:
         inputs = ", ".join(n + ("*" if p["required"] else "") for n, p in b["inputs"].items())
         table.add_row(Text(b["id"], style="bold"), Text(inputs),
-                      Text(", ".join(b["outputs"])), Text(b["description"]))
+                      Text(", ".join(b["outputs"])), Text(cost_text(b["cost"], short=True)),
+                      Text(b["description"]))
     console.print(table)
     console.print(Text("`fleet blocks show NAME` gives the types, defaults and descriptions "
                        "of one block's pins", style="dim"))
@@ -85,6 +95,7 @@ def show(name: str = typer.Argument(..., help="The block id, e.g. template."),
         return
     console.print(Text(info["id"], style="bold"))
     console.print(Text(info["description"]))
+    console.print(Text(f"cost: {cost_text(info['cost'])}"))
     inputs = Table(title="inputs")
     inputs.add_column("pin", no_wrap=True)
     for col in ("type", "required", "default", "description"):

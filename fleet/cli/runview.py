@@ -52,6 +52,18 @@ def _s(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}s"
 
 
+def _cost(value: float | None) -> str:
+    return f"{value or 0.0:.6g}"
+
+
+def numbers_line(run: Run) -> str:
+    """The run's cost (so far, when not finished) and its correctness score when it has one."""
+    line = f"  cost {_cost(run.cost)}"
+    if run.correctness_score is not None:
+        line += f"  correctness score {run.correctness_score:.6g}"
+    return line
+
+
 def _short(value: Any, width: int = 48) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else value
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -116,7 +128,7 @@ def print_outcome(view: RunView) -> None:
 def nodes_table(view: RunView, now: datetime, title: str | None = "nodes") -> Table:
     """The graph's nodes: state, executions, timing, and the result or error of each."""
     table = Table(title=title)
-    for column in ("node", "block", "state", "runs", "elapsed", "result / error"):
+    for column in ("node", "block", "state", "runs", "elapsed", "cost", "result / error"):
         table.add_column(column)
     for n in view.nodes:
         if n.state == "running":
@@ -127,6 +139,7 @@ def nodes_table(view: RunView, now: datetime, title: str | None = "nodes") -> Ta
             str(n.executions) + (f" ({n.failures} failed)" if n.failures else ""))
         result = n.error or (_short([v for _, v in n.outputs]) if n.outputs else "")
         table.add_row(Text(n.node_id), Text(n.block_id), _styled(n.state), runs, elapsed,
+                      _cost(n.cost) if n.executions else "",
                       Text(result, style="red" if n.error else ""))
     return table
 
@@ -152,7 +165,7 @@ def node_run_dict(n: NodeRun) -> dict[str, Any]:
     return {"node_id": n.node_id, "block_id": n.block_id, "exec_key": n.exec_key,
             "state": n.state, "attempt": n.attempt, "inputs": n.inputs, "outputs": n.outputs,
             "error": n.error, "started_at": n.started_at, "completed_at": n.completed_at,
-            "wall_time_s": n.wall_time_s, "cost": getattr(n, "cost", None), "resume": n.resume}
+            "wall_time_s": n.wall_time_s, "cost": n.cost, "resume": n.resume}
 
 
 def print_show(view: RunView, now: datetime) -> None:
@@ -177,6 +190,7 @@ def print_show(view: RunView, now: datetime) -> None:
         console.print(Text(f"  {view.done}/{len(view.nodes)} nodes done"
                            + (f"; in progress: {', '.join(view.current)}" if view.current
                               else "")))
+    console.print(Text(numbers_line(run)))
     console.print(nodes_table(view, now))
     tracker = Tracker.from_dict(run.tracker) if run.tracker else None
     if tracker is None:

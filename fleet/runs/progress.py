@@ -41,6 +41,7 @@ class NodeView:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     wall_time_s: float | None = None  # summed over its finished executions
+    cost: float = 0.0  # summed over its executions (fleet.engine.costs)
     since: datetime | None = None  # in progress: when its inputs arrived (or the run started)
     error: str | None = None
     outputs: list[Any] | None = None
@@ -50,7 +51,8 @@ class NodeView:
         return {"node_id": self.node_id, "block_id": self.block_id, "state": self.state,
                 "executions": self.executions, "failures": self.failures,
                 "started_at": self.started_at, "completed_at": self.completed_at,
-                "wall_time_s": self.wall_time_s, "since": self.since, "error": self.error,
+                "wall_time_s": self.wall_time_s, "cost": self.cost, "since": self.since,
+                "error": self.error,
                 "outputs": self.outputs}
 
 
@@ -119,6 +121,7 @@ def progress(run_state: str, definition: dict[str, Any] | None, node_runs: list[
             view.started_at = min((r.started_at for r in rows if r.started_at), default=None)
             view.completed_at = last.completed_at
             view.wall_time_s = sum(r.wall_time_s or 0.0 for r in rows)
+            view.cost = sum(r.cost or 0.0 for r in rows)
             view.error = next((r.error for r in reversed(rows) if r.error), None)
             view.outputs = last.outputs
         elif run_state == RunState.RUNNING.value and (node_id in arrived

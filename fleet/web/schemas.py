@@ -126,6 +126,8 @@ class NodeRunOut(Out):
     started_at: datetime | None
     completed_at: datetime | None
     wall_time_s: float | None
+    cost: float = Field(0.0, description="What this execution cost (its block's declared "
+                                         "cost); the run's cost is the sum over its nodes.")
 
 
 class EventOut(Out):
@@ -173,7 +175,7 @@ def _node_out(n: NodeRun, io: tuple[Any, Any]) -> NodeRunOut:
     return NodeRunOut(id=n.id, node_id=n.node_id, block_id=n.block_id, state=n.state,
                       attempt=n.attempt, inputs=io[0], outputs=io[1], error=n.error,
                       started_at=n.started_at, completed_at=n.completed_at,
-                      wall_time_s=n.wall_time_s)
+                      wall_time_s=n.wall_time_s, cost=n.cost)
 
 
 def _attempt_out(a: Attempt) -> AttemptOut:
