@@ -15,12 +15,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, delete, func, select, text, true, update
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
-from fleet.store import bulk
-from fleet.store.models import ACTIVE_PREDICATE, ACTIVE_STATES, Run, Schedule, ScheduleFire
+from fleet.store import bulk, pgsql
+from fleet.store.models import ACTIVE_STATES, Run, Schedule, ScheduleFire
 from fleet.store.types import new_id
 
 
@@ -146,22 +145,15 @@ def active_runs(session: Session, schedule_ids: Sequence[str]) -> dict[str, list
     """``schedule_id -> [(run_id, state), ...]`` of the schedules' runs not yet finished."""
     if not schedule_ids:
         return {}
-    states = [s.value for s in ACTIVE_STATES]
     if session.get_bind().dialect.name == "postgresql":
-        # One index probe per schedule on (schedule_id, state): with a long IN list
-        # the planner may prefer the state index instead, and when most runs are
-        # active (a backlog, the morning rush) that scans every queued run per batch.
-        ids = (func.unnest(array(list(schedule_ids), type_=String)).table_valued("id")
-               .render_derived(name="s"))
-        inner = (select(col(Run.id), col(Run.state))
-                 .where(col(Run.schedule_id) == ids.c.id, text(ACTIVE_PREDICATE))
-                 .lateral("r"))
-        stmt = select(ids.c.id, inner.c.id, inner.c.state).select_from(ids.join(inner, true()))
+        rows: Sequence[tuple[str, str, str]] = pgsql.active_runs(session, schedule_ids)
     else:
-        stmt = select(col(Run.schedule_id), col(Run.id), col(Run.state)).where(
-            col(Run.schedule_id).in_(list(schedule_ids)), col(Run.state).in_(states))
+        states = [s.value for s in ACTIVE_STATES]
+        rows = session.execute(
+            select(col(Run.schedule_id), col(Run.id), col(Run.state)).where(
+                col(Run.schedule_id).in_(list(schedule_ids)), col(Run.state).in_(states))).all()
     found: dict[str, list[tuple[str, str]]] = {}
-    for schedule_id, run_id, state in session.execute(stmt).all():
+    for schedule_id, run_id, state in rows:
         found.setdefault(schedule_id, []).append((run_id, state))
     return found
 
