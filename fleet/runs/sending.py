@@ -35,12 +35,18 @@ class Sent:
 
 def send_and_record(session: Session, run_ids: Sequence[str], now: datetime,
                     send: RunSender, *, what: str = "run",
-                    send_many: BatchSender | None = None) -> Sent:
+                    send_many: BatchSender | None = None, recorded: bool = False) -> Sent:
     """Send ``run_ids`` in order and record the ones that went; commits.
 
     Commits anything pending on ``session`` first, so that no row lock (or
     SQLite write lock) is held while the broker is slow. A refusal stops the
     pass: the rest stay queued and unsent, and the re-send sweep sends them.
+
+    ``recorded``: the rows were born recorded as sent (``create_many(...,
+    sending=True)``), so only a refusal is written: the unsent ones are marked
+    unsent again, and the re-send sweep takes them after ``resend_unsent_after_s``.
+    (Should the process die between its commit and the send, they look sent and
+    the re-send sweep takes them after ``resend_after_s`` instead.)
     """
     result = Sent()
     if session.in_transaction():
@@ -65,7 +71,12 @@ def send_and_record(session: Session, run_ids: Sequence[str], now: datetime,
                         "sweep", what, run_id, type(exc).__name__, len(result.unsent))
             break
         result.sent.append(run_id)
-    if result.sent:
+    if recorded:
+        if result.unsent:
+            begin_write(session, "record unsent runs")
+            store.mark_unsent(session, result.unsent, now)
+            session.commit()
+    elif result.sent:
         begin_write(session, "record sent runs")
         store.mark_sent(session, result.sent, now)
         session.commit()

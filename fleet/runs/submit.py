@@ -93,7 +93,8 @@ def submit_many(session: Session, requests: Sequence[Request], *, user_id: str,
                 send_many: BatchSender | None = None) -> list[str]:
     """Submit a batch of runs: every one checked first (InvalidInput names each problem,
     with its position; nothing is created then), all rows in one INSERT and one commit,
-    all messages in one broker round trip, the sends recorded in one UPDATE.
+    all messages in one broker round trip; the rows are born recorded as sent (a refused
+    send is undone for the re-send sweep).
 
     Returns the new run ids, in the order of ``requests``.
     """
@@ -123,8 +124,8 @@ def submit_many(session: Session, requests: Sequence[Request], *, user_id: str,
     if problems:
         session.rollback()
         raise InvalidInput(f"the batch was not submitted: {len(problems)} problem(s)", problems)
-    made = create_many(session, runs, now)
+    made = create_many(session, runs, now, sending=True)
     session.commit()
     ids = [r.id for r in made]
-    send_and_record(session, ids, now, send, send_many=send_many)
+    send_and_record(session, ids, now, send, send_many=send_many, recorded=True)
     return ids

@@ -40,7 +40,8 @@ from fleet.store import graphs as graph_store
 from fleet.store import runs as run_store
 from fleet.store import schedules as store
 from fleet.store.db import begin_write
-from fleet.store.models import Graph, RunState, Schedule
+from fleet.store.models import Graph, RunState
+from fleet.store.schedules import DueSchedule
 
 log = logging.getLogger("fleet.scheduling")
 
@@ -92,7 +93,7 @@ class _Batch:
     updates: list[dict[str, Any]] = field(default_factory=list)
     plans: dict[tuple[Any, ...], Plan] = field(default_factory=dict)  # shared, read-only
     remove: list[tuple[str, str]] = field(default_factory=list)  # (schedule id, reason)
-    pause: list[tuple[Schedule, str]] = field(default_factory=list)
+    pause: list[tuple[DueSchedule, str]] = field(default_factory=list)
     cancel: list[str] = field(default_factory=list)  # schedule ids whose active runs end
     # (outcome, schedule id, instant, detail, how many instants the line stands for)
     logs: list[tuple[str, str, datetime | None, str, int]] = field(default_factory=list)
@@ -101,11 +102,11 @@ class _Batch:
 GraphKey = tuple[str, str, int | None]  # (owner, graph id, version or None: the active one)
 
 
-def _graph_of(graphs: dict[GraphKey, Graph | None], schedule: Schedule) -> Graph | None:
+def _graph_of(graphs: dict[GraphKey, Graph | None], schedule: DueSchedule) -> Graph | None:
     return graphs.get((schedule.user_id, schedule.graph_id, schedule.graph_version))
 
 
-def _load_graphs(session: Session, schedules: list[Schedule]) -> dict[GraphKey, Graph | None]:
+def _load_graphs(session: Session, schedules: list[DueSchedule]) -> dict[GraphKey, Graph | None]:
     graphs: dict[GraphKey, Graph | None] = {}
     for s in schedules:
         key = (s.user_id, s.graph_id, s.graph_version)
@@ -114,7 +115,7 @@ def _load_graphs(session: Session, schedules: list[Schedule]) -> dict[GraphKey, 
     return graphs
 
 
-def _decide(schedule: Schedule, graph: Graph | None, active: bool, now: datetime,
+def _decide(schedule: DueSchedule, graph: Graph | None, active: bool, now: datetime,
             ctx: JobContext, checker: CachedChecker, batch: _Batch) -> Plan | None:
     """Plan one schedule into ``batch``; None when it was removed or paused instead."""
     settings = ctx.settings
@@ -150,7 +151,7 @@ def _decide(schedule: Schedule, graph: Graph | None, active: bool, now: datetime
         return None
 
 
-def _apply(schedule: Schedule, graph: Graph, p: Plan, now: datetime, batch: _Batch) -> None:
+def _apply(schedule: DueSchedule, graph: Graph, p: Plan, now: datetime, batch: _Batch) -> None:
     for when in p.fire:
         batch.runs.append(NewRun(user_id=schedule.user_id, graph=graph,
                                  inputs=dict(schedule.input_data or {}),
@@ -190,9 +191,9 @@ def _cancel_active(session: Session, active: list[tuple[str, str]], now: datetim
                 detail="cancelled by the next fire of its schedule (overlap cancel_previous)")
 
 
-def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: JobContext,
+def _write(session: Session, schedules: list[DueSchedule], now: datetime, ctx: JobContext,
            checker: CachedChecker,
-           report: DispatchReport) -> tuple[list[str], list[tuple[Schedule, str]]]:
+           report: DispatchReport) -> tuple[list[str], list[tuple[DueSchedule, str]]]:
     """Decide and write one locked batch; returns (new run ids, schedules paused)."""
     graphs = _load_graphs(session, schedules)
     active = store.active_runs(session, [s.id for s in schedules])
@@ -211,12 +212,12 @@ def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: JobC
 
     for schedule_id in batch.cancel:
         _cancel_active(session, active.get(schedule_id, []), now, report)
-    inserted = create_many(session, batch.runs, now)
+    inserted = create_many(session, batch.runs, now, sending=True)
     report.duplicates += len(batch.runs) - len(inserted)
     run_ids = [r.id for r in inserted]
     batch.fires.extend(store.fire_row(r.schedule_id, r.scheduled_for, "fired", now, run_id=r.id)
                        for r in inserted if r.schedule_id and r.scheduled_for)
-    paused: list[tuple[Schedule, str]] = []
+    paused: list[tuple[DueSchedule, str]] = []
     for schedule, reason in batch.pause:
         when = schedule.next_run_at or now
         store.update_values(session, schedule.id, {"paused": True, "paused_reason": reason,
@@ -251,12 +252,12 @@ def _write(session: Session, schedules: list[Schedule], now: datetime, ctx: JobC
 def _send(session: Session, run_ids: list[str], now: datetime, ctx: JobContext,
           report: DispatchReport) -> None:
     result = send_and_record(session, run_ids, now, ctx.send_run, what="scheduled run",
-                             send_many=ctx.send_many)
+                             send_many=ctx.send_many, recorded=True)
     report.unsent += result.unsent
     report.run_ids += run_ids
 
 
-def _notify(session: Session, paused: list[tuple[Schedule, str]], now: datetime,
+def _notify(session: Session, paused: list[tuple[DueSchedule, str]], now: datetime,
             ctx: JobContext) -> None:
     if ctx.alerts is None:
         return
@@ -275,7 +276,7 @@ def _notify(session: Session, paused: list[tuple[Schedule, str]], now: datetime,
                           schedule.user_id, schedule.id)
 
 
-def _dispatch(session: Session, schedules: list[Schedule], now: datetime, ctx: JobContext,
+def _dispatch(session: Session, schedules: list[DueSchedule], now: datetime, ctx: JobContext,
               checker: CachedChecker, report: DispatchReport) -> None:
     """One locked batch: write its runs and fires, then send runs and notify owners."""
     run_ids, paused = _write(session, schedules, now, ctx, checker, report)

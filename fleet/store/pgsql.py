@@ -24,6 +24,7 @@ from sqlalchemy import Table
 from sqlmodel import Session
 
 from fleet.store.bulk import payload, recordset
+from fleet.store.models import ACTIVE_PREDICATE
 
 CLAIMED = ("id", "lease_id", "user_id", "graph_id", "graph_version", "inputs", "timeout_s",
            "cancel_requested", "wall_time_s", "cpu_time_s", "run_time_s", "attempt_count",
@@ -71,6 +72,21 @@ def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str,
         "lease_until": _naive(lease_until), "now": _naive(now),
         "detail": f"claimed by runtime {runtime_id}, attempt "}).first()
     return None if row is None else tuple(_aware(v) for v in row)
+
+
+_ACTIVE_RUNS = f"""
+SELECT s.id, r.id, r.state
+FROM unnest(%(ids)s::text[]) AS s(id)
+JOIN LATERAL (SELECT id, state FROM runs
+              WHERE runs.schedule_id = s.id AND {ACTIVE_PREDICATE}) AS r ON true
+"""
+
+
+def active_runs(session: Session, schedule_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+    """``(schedule_id, run_id, state)`` of the schedules' unfinished runs: one probe of the
+    partial index ``ix_runs_schedule_active`` per schedule (a long ``IN`` list may make the
+    planner walk the state index instead, i.e. every queued run, per batch)."""
+    return [tuple(r) for r in _run(session, _ACTIVE_RUNS, {"ids": list(schedule_ids)}).all()]
 
 
 _FENCE = """

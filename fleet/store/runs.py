@@ -254,6 +254,16 @@ def mark_sent(session: Session, run_ids: Sequence[str], now: datetime) -> None:
             execution_options=_NO_SYNC)
 
 
+def mark_unsent(session: Session, run_ids: Sequence[str], sent_at: datetime) -> None:
+    """Undo a send recorded in advance (at ``sent_at``) for ``run_ids`` the broker refused."""
+    if run_ids:
+        session.execute(
+            update(Run).where(col(Run.id).in_(list(run_ids)), col(Run.state) == "queued",
+                              col(Run.last_sent_at) == sent_at)
+            .values(last_sent_at=None, send_count=col(Run.send_count) - 1),
+            execution_options=_NO_SYNC)
+
+
 # --- named conditions: what a sweep decided on, repeated inside its UPDATE -----
 
 

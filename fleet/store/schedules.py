@@ -11,15 +11,15 @@ records outcomes the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, delete, func, select, text, true, update
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
-from fleet.store import bulk
-from fleet.store.models import ACTIVE_PREDICATE, ACTIVE_STATES, Run, Schedule, ScheduleFire
+from fleet.store import bulk, pgsql
+from fleet.store.models import ACTIVE_STATES, Run, Schedule, ScheduleFire
 from fleet.store.types import new_id
 
 
@@ -86,7 +86,32 @@ def locks_rows(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def due_batch(session: Session, now: datetime, limit: int) -> list[Schedule]:
+@dataclass(frozen=True, slots=True)
+class DueSchedule:
+    """What the dispatcher reads of a schedule it fires: a plain row, not an ORM object
+    (loading 100 000 of those through the identity map cost more than firing them)."""
+
+    id: str
+    user_id: str
+    graph_id: str
+    graph_version: int | None
+    name: str
+    cron: str
+    timezone: str
+    input_data: dict[str, Any]
+    credential_refs: dict[str, Any]
+    next_run_at: datetime | None
+    last_fired_at: datetime | None
+    overlap_policy: str
+    catchup_policy: str
+    catchup_window_s: float
+    buffered_for: datetime | None
+
+
+_DUE_COLUMNS = [Schedule.__table__.c[f.name] for f in fields(DueSchedule)]  # type: ignore[attr-defined]
+
+
+def due_batch(session: Session, now: datetime, limit: int) -> list[DueSchedule]:
     """Unpaused schedules with ``next_run_at <= now``, earliest first, locked for this pass.
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so a second dispatcher takes other
@@ -94,50 +119,41 @@ def due_batch(session: Session, now: datetime, limit: int) -> list[Schedule]:
     moved on). SQLite renders no lock clause: the caller holds ``BEGIN IMMEDIATE``.
     """
     stmt = (
-        select(Schedule)
+        select(*_DUE_COLUMNS)
         .where(col(Schedule.paused).is_(False), col(Schedule.next_run_at) <= now)
         .order_by(col(Schedule.next_run_at), col(Schedule.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
     )
-    return list(session.execute(stmt).scalars().all())
+    return [DueSchedule(*row) for row in session.execute(stmt).all()]
 
 
-def buffered_batch(session: Session, after_id: str, limit: int) -> list[Schedule]:
+def buffered_batch(session: Session, after_id: str, limit: int) -> list[DueSchedule]:
     """Unpaused schedules holding a buffered fire (``buffer_one``), by id after ``after_id``."""
     stmt = (
-        select(Schedule)
+        select(*_DUE_COLUMNS)
         .where(col(Schedule.paused).is_(False), col(Schedule.buffered_for).is_not(None),
                col(Schedule.id) > after_id)
         .order_by(col(Schedule.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
     )
-    return list(session.execute(stmt).scalars().all())
+    return [DueSchedule(*row) for row in session.execute(stmt).all()]
 
 
 def active_runs(session: Session, schedule_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """``schedule_id -> [(run_id, state), ...]`` of the schedules' runs not yet finished."""
     if not schedule_ids:
         return {}
-    states = [s.value for s in ACTIVE_STATES]
     if session.get_bind().dialect.name == "postgresql":
-        # One index probe per schedule on (schedule_id, state): with a long IN list
-        # the planner may prefer the state index instead, and when most runs are
-        # active (a backlog, the morning rush) that scans every queued run per batch.
-        ids = (func.unnest(array(list(schedule_ids), type_=String)).table_valued("id")
-               .render_derived(name="s"))
-        inner = (select(col(Run.id), col(Run.state))
-                 .where(col(Run.schedule_id) == ids.c.id, text(ACTIVE_PREDICATE))
-                 .lateral("r"))
-        stmt = select(ids.c.id, inner.c.id, inner.c.state).select_from(ids.join(inner, true()))
+        rows: Sequence[tuple[str, str, str]] = pgsql.active_runs(session, schedule_ids)
     else:
-        stmt = select(col(Run.schedule_id), col(Run.id), col(Run.state)).where(
-            col(Run.schedule_id).in_(list(schedule_ids)), col(Run.state).in_(states))
+        states = [s.value for s in ACTIVE_STATES]
+        rows = session.execute(
+            select(col(Run.schedule_id), col(Run.id), col(Run.state)).where(
+                col(Run.schedule_id).in_(list(schedule_ids)), col(Run.state).in_(states))).all()
     found: dict[str, list[tuple[str, str]]] = {}
-    for schedule_id, run_id, state in session.execute(stmt).all():
+    for schedule_id, run_id, state in rows:
         found.setdefault(schedule_id, []).append((run_id, state))
     return found
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from fleet.engine.blocks.registry import default_registry
 from fleet.errors import InvalidInput, NotFound
 from fleet.runs import control, leases
-from fleet.runs.submit import submit
+from fleet.runs.submit import Request, submit, submit_many
 from fleet.settings import Settings
 from fleet.store import graphs
 from fleet.store import runs as store
@@ -154,3 +154,52 @@ def test_retry_makes_a_linked_run_with_edited_inputs(session: Session, settings:
     assert again.id != first.id and again.retry_of == first.id and again.state == "queued"
     assert again.inputs == {"who": "b"} and again.graph_version == first.graph_version
     assert sender.sent == [first.id, again.id]
+
+
+def test_submit_many_is_one_batch_committed_before_one_send(
+        session: Session, settings: Settings, now: datetime) -> None:
+    _graph(session, now)
+    batches: list[list[str]] = []
+
+    def send_many(run_ids: Any) -> None:
+        # the whole batch is committed (and recorded as sent) before it goes out
+        with Session(session.get_bind()) as other:
+            assert all(store.get(other, r).state == "queued" for r in run_ids)  # type: ignore[union-attr]
+        batches.append(list(run_ids))
+
+    sender = RecordingSender()
+    ids = submit_many(session, [Request("echo", inputs={"who": str(i)}) for i in range(5)],
+                      user_id="alice", now=now, send=sender, send_many=send_many,
+                      registry=default_registry(), settings=settings)
+    assert batches == [ids] and sender.sent == []
+    for i, run_id in enumerate(ids):
+        row = store.get(session, run_id, fresh=True)
+        assert row is not None and row.inputs == {"who": str(i)}
+        assert (row.state, row.last_sent_at, row.send_count) == ("queued", now, 1)
+
+
+def test_submit_many_refused_by_the_broker_leaves_the_runs_for_the_resend_sweep(
+        session: Session, settings: Settings, now: datetime) -> None:
+    _graph(session, now)
+    failing = RecordingSender(fail=True)
+    ids = submit_many(session, [Request("echo", inputs={"who": "x"})] * 3, user_id="alice",
+                      now=now, send=failing, send_many=lambda run_ids: failing(run_ids[0]),
+                      registry=default_registry(), settings=settings)
+    rows = [store.get(session, r, fresh=True) for r in ids]
+    assert [(r.state, r.last_sent_at, r.send_count) for r in rows if r] == \
+        [("queued", None, 0)] * 3
+
+
+def test_submit_many_with_one_bad_request_creates_nothing(
+        session: Session, settings: Settings, now: datetime) -> None:
+    _graph(session, now)
+    sender = RecordingSender()
+    with pytest.raises(InvalidInput) as err:
+        submit_many(session, [Request("echo", inputs={"who": "x"}), Request("echo", inputs={}),
+                              Request("nope", inputs={})],
+                    user_id="alice", now=now, send=sender, registry=default_registry(),
+                    settings=settings)
+    assert "2 problem(s)" in err.value.message
+    assert any(p.startswith("run 2:") for p in err.value.problems)
+    assert any(p.startswith("run 3:") for p in err.value.problems)
+    assert sender.sent == [] and sum(store.count_by_state(session).values()) == 0

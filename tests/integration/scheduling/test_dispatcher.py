@@ -46,7 +46,7 @@ def test_due_schedule_creates_one_queued_run_and_sends_it(
     assert (run.state, run.schedule_id, run.scheduled_for, run.user_id) == \
         ("queued", s.id, now + timedelta(minutes=5), "alice")
     assert (run.graph_id, run.graph_version, run.max_attempts, run.timeout_s) == ("g1", 1, 4, 99.0)
-    assert run.queued_at == tick and run.last_sent_at == tick
+    assert run.queued_at == tick and run.last_sent_at == tick and run.send_count == 1
     assert [e.to_state for e in run_store.events(session, run.id)] == ["queued"]
     fresh = store.get(session, s.id, fresh=True)
     assert fresh is not None and fresh.next_run_at == now + timedelta(minutes=10)
@@ -96,6 +96,27 @@ def test_failed_send_leaves_run_queued_unsent(session: Session, now: datetime,
     assert report.fired == 1 and report.unsent == report.run_ids
     run = run_store.get(session, report.run_ids[0], fresh=True)
     assert run is not None and run.state == "queued" and run.last_sent_at is None
+    assert run.send_count == 0  # the send recorded in advance was undone
+
+
+def test_a_refused_batch_send_leaves_every_run_unsent_for_the_resend_sweep(
+        session: Session, now: datetime, settings: object) -> None:
+    make_graph(session, now)
+    for _ in range(3):
+        _add(session, now, "* * * * *")
+    failing = RecordingSender(fail=True)
+    ctx = JobContext(settings=settings, send_run=failing,  # type: ignore[arg-type]
+                     send_many=lambda ids: failing(ids[0]))
+    tick = now + timedelta(minutes=1)
+    report = dispatcher.run_once(session, tick, ctx)
+    assert report.fired == 3 and sorted(report.unsent) == sorted(report.run_ids)
+    for run_id in report.run_ids:
+        run = run_store.get(session, run_id, fresh=True)
+        assert run is not None and (run.last_sent_at, run.send_count) == (None, 0)
+    # the re-send sweep's own condition takes them once they wait resend_unsent_after_s
+    due = run_store.resend_due(tick + timedelta(seconds=11), unsent_after_s=10.0,
+                               resend_after_s=120.0)
+    assert sorted(run_store.unclaimed_since(session, due, 10)) == sorted(report.run_ids)
 
 
 def test_dispatcher_across_dst_matches_preview(session: Session, ctx: JobContext) -> None:
