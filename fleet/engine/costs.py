@@ -22,6 +22,8 @@ function can tell; it is asked once, and if it raises the failure is charged 0.
 A function that raises or answers something that is not a finite
 non-negative number fails a completed execution (the block's outputs are
 dropped), naming the block: a cost that cannot be known is a bug to see.
+What runs inside an execution is charged to it too: a ``subgraph`` node costs
+the sum of its nested executions (``BlockContext.nested_cost``).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -287,10 +288,11 @@ class Dataflow:
         cpu0 = time.thread_time()
         block_cls = self._blocks[ex.node_id]
         ctx = BlockContext(run_id=self.run_id, node_id=ex.node_id, graph_inputs=self.inputs,
-                           stop_event=self.stop_event, run_subgraph=self._subgraph,
+                           stop_event=self.stop_event,
                            depth=self.depth, services=self.services,
                            credential_ids={p: ex.inputs[p] for p in block_cls.credentials
                                            if isinstance(ex.inputs.get(p), str)})
+        ctx.run_subgraph = partial(self._subgraph, ctx=ctx)
         outputs: list[tuple[str, Any]] = []
         block: Block | None = None
         model: BaseModel | None = None
@@ -315,13 +317,15 @@ class Dataflow:
         except Exception as exc:  # the node failed; the run decides what that means
             status, error, suspend, outputs = "failed", f"{type(exc).__name__}: {exc}", None, []
             cost = costs.failure_cost(block, model)
+        cost += ctx.nested_cost
         if self.services.scrub is not None:  # a secret never leaves the block unmasked
             outputs = [(p, self.services.scrub(v)) for p, v in outputs]
             error = self.services.scrub(error) if error is not None else None
         return Finished(ex, status, outputs, started, self.clock(), error, suspend,
                         cpu_s=time.thread_time() - cpu0, cost=cost)
 
-    def _subgraph(self, definition: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    def _subgraph(self, definition: dict[str, Any], inputs: dict[str, Any],
+                  ctx: BlockContext | None = None) -> dict[str, Any]:
         graph = parse_valid(definition, self.registry)
         check_inputs(definition, inputs, self.registry)
         flow = Dataflow(graph, resolve_inputs(graph, inputs), self.registry,
@@ -330,6 +334,8 @@ class Dataflow:
                         depth=self.depth + 1, services=self.services,
                         should_stop=lambda: "stopped" if self.stop_event.is_set() else None)
         result = flow.run()
+        if ctx is not None:  # the nested executions are charged to the calling one
+            ctx.nested_cost += result.cost
         if result.status == "completed":
             return result.outputs
         if result.status == "suspended":

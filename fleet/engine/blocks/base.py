@@ -81,6 +81,9 @@ class BlockContext:
     # Credential ids given to this execution's credential pins, and the run's services.
     credential_ids: dict[str, str] = field(default_factory=dict)
     services: BlockServices = field(default_factory=BlockServices)
+    # What ran inside this execution beyond the block itself (a nested graph's node
+    # executions) cost; added to the execution's own cost.
+    nested_cost: float = 0.0
 
     def credential(self, pin: str) -> CredentialValue:
         """The decrypted credential given to input ``pin`` (only inside the block's run)."""

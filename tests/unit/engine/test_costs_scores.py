@@ -99,6 +99,36 @@ def test_in_memory_results_sum_costs_per_execution() -> None:
     assert result.cost == pytest.approx(1.3)
 
 
+def test_a_subgraph_node_costs_what_its_nested_executions_cost() -> None:
+    reg = BlockRegistry([*builtin_blocks(), Fixed])
+    inner = {"id": "inner", "inputs": {"v": {"type": "any", "targets": ["a.value"]}},
+             "nodes": [{"id": "a", "block": "fixed"}, {"id": "b", "block": "fixed"}],
+             "links": [{"source": "a.value", "sink": "b.value"}],
+             "outputs": {"out": "b.value"}}
+    nested = {"id": "nested", "inputs": {"v": {"type": "any", "targets": ["c.value"]}},
+              "nodes": [{"id": "c", "block": "fixed"},
+                        {"id": "deeper", "block": "subgraph", "inputs": {"graph": inner}}],
+              "links": [{"source": "c.value", "sink": "deeper.inputs"}],
+              "outputs": {"out": "deeper.outputs"}}
+    result = run_in_memory({
+        "id": "outer",
+        "nodes": [{"id": "sub", "block": "subgraph",
+                   "inputs": {"graph": nested, "inputs": {"v": {"v": 1}}}},
+                  {"id": "after", "block": "fixed"}],
+        "links": [{"source": "sub.outputs", "sink": "after.value"}],
+    }, registry=reg)
+    assert result.status == "completed", result.error
+    by_node = {f.execution.node_id: f.cost for f in result.finished}
+    assert by_node == pytest.approx({"sub": 1.5, "after": 0.5})  # c, then a and b inside
+    assert result.cost == pytest.approx(2.0)
+    failing = {"id": "f", "nodes": [{"id": "x", "block": "fixed", "inputs": {"value": 1}},
+                                    {"id": "y", "block": "failing"}],
+               "links": [{"source": "x.value", "sink": "y.value"}]}
+    failed = run_in_memory({"id": "outer2", "nodes": [
+        {"id": "sub", "block": "subgraph", "inputs": {"graph": failing}}]}, registry=reg)
+    assert failed.status == "failed" and failed.cost == pytest.approx(0.5)
+
+
 def test_a_raising_cost_function_fails_the_node() -> None:
     class Broken(Echo):
         id = "broken"
