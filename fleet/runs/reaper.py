@@ -73,6 +73,7 @@ def requeue_or_fail(session: Session, now: datetime, *, requeue_ids: Sequence[st
         session, fail_ids, [RunState.RUNNING], RunState.FAILED, now,
         extra=[still, store.attempts_left(False)],
         detail=f"{reason}; no attempts left", error_code=error_code, error_detail=error_detail,
+        cost=store.node_cost_sum(),  # what the lost segments' node runs cost
     )
     return requeued, failed
 

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, func, insert, select, tuple_, update
+from sqlalchemy import Table, and_, insert, select, tuple_, update
 from sqlmodel import Session
 
 from fleet.store import pgsql
 from fleet.store.db import upsert_insert
 from fleet.store.models import Graph, NodeRun, Run, RunEvent
+from fleet.store.runs import node_cost_sum
 
 RUNS: Table = Run.__table__  # type: ignore[attr-defined]
 NODE_RUNS: Table = NodeRun.__table__  # type: ignore[attr-defined]
@@ -41,8 +42,7 @@ GRAPHS: Table = Graph.__table__  # type: ignore[attr-defined]
 _CLAIMED = pgsql.CLAIMED
 
 # The run's cost is derived, never passed: the sum of its node runs' costs.
-_NODE_COST_SUM = (select(func.coalesce(func.sum(NODE_RUNS.c.cost), 0.0))
-                  .where(NODE_RUNS.c.run_id == RUNS.c.id).scalar_subquery())
+_NODE_COST_SUM = node_cost_sum()
 
 
 @dataclass(frozen=True)

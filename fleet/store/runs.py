@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from fleet.store import bulk
-from fleet.store.models import Graph, Run, RunEvent, Runtime
+from fleet.store.models import Graph, NodeRun, Run, RunEvent, Runtime
 from fleet.store.types import UTCDateTime
 
 # Conditional UPDATEs are the point of this module: callers re-read what they
@@ -25,6 +25,14 @@ from fleet.store.types import UTCDateTime
 _NO_SYNC = {"synchronize_session": False}
 RUNS_TABLE = Run.__table__  # type: ignore[attr-defined]
 EVENTS_TABLE = RunEvent.__table__  # type: ignore[attr-defined]
+
+
+def node_cost_sum() -> Any:
+    """The sum of a run's node runs' costs, correlated to the run being updated: the value
+    of ``cost`` in every UPDATE that ends a run's execution (the executor's finish, a sweep
+    failing or timing out a running run), so ``Run.cost`` always equals that sum."""
+    return (select(func.coalesce(func.sum(col(NodeRun.cost)), 0.0))
+            .where(col(NodeRun.run_id) == col(Run.id)).scalar_subquery())
 
 
 def get(session: Session, run_id: str, *, fresh: bool = False) -> Run | None:

@@ -65,6 +65,7 @@ def run_once(session: Session, now: datetime, ctx: JobContext) -> RunningBacksto
                    run_store.runtime_gone()],
             detail="past its timeout with its runtime gone", error_code=RUN_TIMEOUT,
             error_detail="the run ran past its timeout and the runtime executing it is gone",
+            cost=run_store.node_cost_sum(),  # what its node runs cost before it was lost
         )
     session.commit()
     return report

@@ -150,12 +150,30 @@ def test_run_cost_is_the_sum_of_its_blocks_costs(
         open_session: Opener, submit: Any, registry: BlockRegistry, settings: Settings,
         now: datetime) -> None:
     run = submit(PRICED)
+    other = submit({**PRICED, "id": "priced-once", "nodes": PRICED["nodes"][:1], "links": []})
     out = _run(open_session, run.id, registry, settings, now)
     assert out.state == "completed"
+    assert _run(open_session, other.id, registry, settings, now).state == "completed"
     # a, c: 0.25 each; b: 0; words: 0.01 * 9 characters + 0.1 * 2 words; echo runs twice.
     expected = {"a": 0.25, "b": 0.0, "c": 0.25, "words": 0.29, "echo": 0.5}
     assert _node_costs(open_session, run.id) == pytest.approx(expected)
     assert _row(open_session, run.id).cost == pytest.approx(1.29)
+    assert _row(open_session, other.id).cost == pytest.approx(0.25)  # each run its own sum
+
+
+def test_a_run_the_reaper_fails_costs_what_its_lost_segment_ran(
+        open_session: Opener, session: Session, submit: Any, registry: BlockRegistry,
+        settings: Settings, probe: Probe, now: datetime) -> None:
+    run = submit({**PRICED, "max_attempts": 1})
+    probe.crash_on["b"] = 1  # a was saved; the worker dies in b
+    with pytest.raises(SimulatedCrash):
+        _run(open_session, run.id, registry, settings, now)
+    assert _row(open_session, run.id).cost == 0.0  # no finish was written
+    later = now + timedelta(seconds=settings.lease_ttl_s + 1)
+    assert reaper.run_once(session, later).failed == [run.id]
+    row = _row(open_session, run.id)
+    assert row.state == "failed" and row.cost == pytest.approx(0.25)
+    assert _node_costs(open_session, run.id) == pytest.approx({"a": 0.25})
 
 
 def test_replayed_nodes_are_not_charged_twice(
