@@ -93,3 +93,21 @@ def test_runs_show_gives_the_cost_per_node_and_in_total_and_the_score(
     assert f"cost 1 correctness score {score:g}" in text.flat
     keep = next(line for line in text.stdout.splitlines() if "write_file" in line)
     assert " 1 " in keep.replace("│", " ")
+
+
+def test_a_score_that_is_not_a_number_is_not_stored_and_trace_says_why(
+        fleet: Fleet, add_example: Callable[..., str], worker: InlineWorker) -> None:
+    add_example("graded.yaml", user="local")
+    # An empty answer is an empty path: json_field emits the whole grading table.
+    done = fleet("runs", "submit", "graded", "--input", "answer=", "--wait", "--json")
+    assert done.code == 0, done.output  # the run itself completes
+    run = fleet("runs", "show", done.json()["id"], "--json").json()["run"]
+    assert run["state"] == "completed" and run["correctness_score"] is None
+    assert run["cost"] == 1.0
+    events = fleet("runs", "trace", run["id"], "--json").json()["events"]
+    [note] = [e["detail"] for e in events if e["kind"] == "note"]
+    assert note.startswith("correctness score not stored: output 'score' is dict {")
+    assert note.endswith(", not a number")
+    trace = fleet("runs", "trace", run["id"])
+    assert trace.code == 0 and "note" in trace.stdout and "not stored" in trace.stdout
+    assert "correctness score" not in fleet("runs", "show", run["id"]).flat
