@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,7 +108,7 @@ def test_backoff_is_exponential_capped_and_waits_on_the_injected_clock() -> None
     assert slept and max(slept) <= 0.05 + 1e-9
     assert (clock() - start).total_seconds() == pytest.approx(8.0)
     starts = [f.started_at for f in result.finished]
-    assert [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)] \
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(starts)] \
         == pytest.approx([2.0, 3.0, 3.0])
 
 
