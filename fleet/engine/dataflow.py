@@ -103,7 +103,7 @@ class Finished:
     suspend: Suspend | None = None
     cpu_s: float = 0.0
     replayed: bool = False
-    error_types: tuple[str, ...] = ()  # the failed block's exception classes (retry ``on:``)
+    error_types: tuple[str, ...] = ()  # the failed block's exception classes (retry ``errors:``)
     retry_note: str | None = None  # set when this failed attempt is followed by another
 
     @property

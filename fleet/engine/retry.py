@@ -8,9 +8,9 @@ A node may declare in the graph file::
         max_attempts: 3        # attempts in all (default 1: no retry)
         backoff_s: 2           # wait before the 2nd attempt (default 1); doubles each time
         max_backoff_s: 30      # the longest wait between two attempts (default 60)
-        on: [ConnectError, TimeoutError]   # retry only these errors (default: any error)
+        errors: [ConnectError, TimeoutError]   # retry only these (default: any error)
 
-``on`` names exception classes: an error matches when its class or one of its
+``errors`` names exception classes: an error matches when its class or one of its
 base classes has that name (``OSError`` matches ``ConnectionRefusedError``), by
 its short name or its ``module.QualName``. An error that does not match fails
 the node at once, as does the last attempt's error.
@@ -26,7 +26,7 @@ MAX_NODE_ATTEMPTS = 100
 MAX_BACKOFF_S = 86_400.0
 DEFAULT_BACKOFF_S = 1.0
 DEFAULT_MAX_BACKOFF_S = 60.0
-FIELDS = ("max_attempts", "backoff_s", "max_backoff_s", "on")
+FIELDS = ("max_attempts", "backoff_s", "max_backoff_s", "errors")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class RetryPolicy:
     max_attempts: int = 1
     backoff_s: float = DEFAULT_BACKOFF_S
     max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
-    on: tuple[str, ...] = ()  # exception class names; empty: any error
+    errors: tuple[str, ...] = ()  # exception class names; empty: any error
 
     def delay_s(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based): exponential, capped."""
@@ -44,7 +44,7 @@ class RetryPolicy:
 
     def matches(self, error_types: Sequence[str]) -> bool:
         """Whether an error whose class (and base classes) are ``error_types`` is retried."""
-        return not self.on or any(name in self.on for name in error_types)
+        return not self.errors or any(name in self.errors for name in error_types)
 
     def allows(self, attempt: int, error_types: Sequence[str]) -> bool:
         """Whether failed attempt ``attempt`` may be followed by another one."""
@@ -52,7 +52,7 @@ class RetryPolicy:
 
 
 def error_types(exc: BaseException) -> tuple[str, ...]:
-    """The names an ``on:`` entry may use for ``exc``: each class of its MRO, short and full."""
+    """The names an ``errors:`` entry may use for ``exc``: each class of its MRO, short and full."""
     names: list[str] = []
     for cls in type(exc).__mro__:
         if cls is object:
@@ -73,17 +73,17 @@ def _number(raw: dict[str, Any], key: str, default: float, where: str,
 
 
 def _class_names(raw: dict[str, Any], where: str, problems: list[str]) -> tuple[str, ...]:
-    value = raw.get("on", [])
+    value = raw.get("errors", [])
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        problems.append(f"{where} 'on': must be a list of exception class names, "
+        problems.append(f"{where} 'errors': must be a list of exception class names, "
                         f"got {value!r}")
         return ()
     names: list[str] = []
     for item in value:
         if not isinstance(item, str) or not all(p.isidentifier() for p in item.split(".")):
-            problems.append(f"{where} 'on': {item!r} is not an exception class name "
+            problems.append(f"{where} 'errors': {item!r} is not an exception class name "
                             "(e.g. TimeoutError or httpx.ConnectError)")
         else:
             names.append(item)
@@ -101,10 +101,13 @@ def parse_retry(raw: Any, node_id: str, problems: list[str]) -> RetryPolicy | No
     where = f"node '{node_id}' retry"
     if not isinstance(raw, dict):
         problems.append(f"{where}: must be a mapping with max_attempts, backoff_s, "
-                        f"max_backoff_s and on, got {raw!r}")
+                        f"max_backoff_s and errors, got {raw!r}")
         return None
     for key in raw:
-        if key not in FIELDS:
+        if key is True:  # YAML 1.1 reads a bare `on:` key as the boolean true
+            problems.append(f"{where}: YAML reads the key 'on' as true; name the errors to "
+                            "retry with 'errors'")
+        elif key not in FIELDS:
             problems.append(f"{where}: unknown field {key!r} (fields: {', '.join(FIELDS)})")
     attempts = raw.get("max_attempts", 1)
     if isinstance(attempts, bool) or not isinstance(attempts, int) \

@@ -69,10 +69,10 @@ def test_a_node_failing_once_completes_on_its_second_attempt_and_both_are_stored
                   if e["node_id"] == "flaky") == [1, 2]
 
 
-def test_a_policy_whose_on_does_not_match_fails_at_once(
+def test_a_policy_whose_errors_do_not_match_fails_at_once(
         open_session: Opener, submit: Any, registry: BlockRegistry, settings: Settings,
         now: datetime) -> None:
-    run = submit(retrying({"max_attempts": 3, "backoff_s": 0, "on": ["TimeoutError"]}))
+    run = submit(retrying({"max_attempts": 3, "backoff_s": 0, "errors": ["TimeoutError"]}))
     out = _run(open_session, run.id, registry, settings, now)
     assert out.state == "failed"
     row, nodes, events = _rows(open_session, run.id)

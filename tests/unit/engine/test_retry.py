@@ -1,4 +1,4 @@
-"""Per-node retry policies in memory: attempts, backoff on the injected clock, ``on:``."""
+"""Per-node retry policies in memory: attempts, backoff on the injected clock, ``errors:``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from fleet.engine.blocks.registry import default_registry
 from fleet.engine.dataflow import Dataflow, DataflowResult
@@ -62,8 +63,8 @@ def test_without_a_policy_the_first_failure_fails_the_run() -> None:
     assert attempts(result, "flaky") == [(1, "failed", result.finished[0].error)]
 
 
-def test_on_not_matching_the_error_fails_at_once() -> None:
-    graph = flaky_graph({"max_attempts": 5, "backoff_s": 0, "on": ["TimeoutError"]},
+def test_errors_not_matching_the_error_fails_at_once() -> None:
+    graph = flaky_graph({"max_attempts": 5, "backoff_s": 0, "errors": ["TimeoutError"]},
                         fail_on_call=1)
     result = run_in_memory(graph, registry=REG, run_id="on-mismatch")
     assert result.status == "failed"
@@ -71,9 +72,9 @@ def test_on_not_matching_the_error_fails_at_once() -> None:
     assert result.finished[0].retry_note is None
 
 
-def test_on_matches_a_base_class_or_the_full_name() -> None:
+def test_errors_matches_a_base_class_or_the_full_name() -> None:
     for on in (["Exception"], ["RuntimeError"], ["builtins.RuntimeError"]):
-        graph = flaky_graph({"max_attempts": 2, "backoff_s": 0, "on": on}, fail_on_call=1)
+        graph = flaky_graph({"max_attempts": 2, "backoff_s": 0, "errors": on}, fail_on_call=1)
         result = run_in_memory(graph, registry=REG, run_id=f"on-{on[0]}")
         assert result.status == "completed", (on, result.error)
 
@@ -123,7 +124,7 @@ def test_a_timeout_ends_a_run_waiting_for_a_retry() -> None:
 
 
 def test_policy_rules() -> None:
-    policy = RetryPolicy(max_attempts=3, backoff_s=1.5, max_backoff_s=4, on=("OSError",))
+    policy = RetryPolicy(max_attempts=3, backoff_s=1.5, max_backoff_s=4, errors=("OSError",))
     assert [policy.delay_s(n) for n in (1, 2, 3)] == [1.5, 3.0, 4.0]
     assert policy.allows(1, error_types(ConnectionRefusedError()))
     assert not policy.allows(3, error_types(ConnectionRefusedError()))
@@ -131,31 +132,45 @@ def test_policy_rules() -> None:
     problems: list[str] = []
     assert parse_retry(None, "n", problems) is None
     assert parse_retry({}, "n", problems) == RetryPolicy()
-    assert parse_retry({"on": "TimeoutError"}, "n", problems) == RetryPolicy(on=("TimeoutError",))
+    assert parse_retry({"errors": "TimeoutError"}, "n", problems) == RetryPolicy(
+        errors=("TimeoutError",))
     assert problems == []
 
 
 def test_bad_policies_are_refused_naming_node_and_field_all_at_once() -> None:
     graph = flaky_graph({"max_attempts": 0, "backoff_s": -1, "max_backoff_s": "soon",
-                         "on": ["Not An Error", 3], "jitter": True})
+                         "errors": ["Not An Error", 3], "jitter": True})
     graph["nodes"][1]["retry"] = [3]
     with pytest.raises(InvalidInput) as info:
         validate_graph(graph, REG)
     assert info.value.problems == [
         "node 'flaky' retry: unknown field 'jitter' (fields: max_attempts, backoff_s, "
-        "max_backoff_s, on)",
+        "max_backoff_s, errors)",
         "node 'flaky' retry 'max_attempts': must be an integer from 1 to 100, got 0",
         "node 'flaky' retry 'backoff_s': must be a number of seconds from 0 to 86400, got -1",
         "node 'flaky' retry 'max_backoff_s': must be a number of seconds from 0 to 86400, "
         "got 'soon'",
-        "node 'flaky' retry 'on': 'Not An Error' is not an exception class name (e.g. "
+        "node 'flaky' retry 'errors': 'Not An Error' is not an exception class name (e.g. "
         "TimeoutError or httpx.ConnectError)",
-        "node 'flaky' retry 'on': 3 is not an exception class name (e.g. TimeoutError or "
+        "node 'flaky' retry 'errors': 3 is not an exception class name (e.g. TimeoutError or "
         "httpx.ConnectError)",
         "node 'say' retry: must be a mapping with max_attempts, backoff_s, max_backoff_s and "
-        "on, got [3]",
+        "errors, got [3]",
     ]
     with pytest.raises(InvalidInput) as info:
         validate_graph(flaky_graph({"backoff_s": 10, "max_backoff_s": 5}), REG)
     assert info.value.problems == [
         "node 'flaky' retry 'max_backoff_s': 5 is less than backoff_s 10"]
+
+
+def test_a_yaml_on_key_is_explained() -> None:
+    graph = yaml.safe_load("""
+id: g
+nodes:
+  - {id: n, block: failing, retry: {max_attempts: 2, on: [TimeoutError]}}
+""")
+    with pytest.raises(InvalidInput) as info:
+        validate_graph(graph, REG)
+    assert info.value.problems == [
+        "node 'n' retry: YAML reads the key 'on' as true; name the errors to retry with "
+        "'errors'"]
