@@ -125,7 +125,10 @@ def nodes_table(view: RunView, now: datetime, title: str | None = "nodes") -> Ta
             elapsed = _s(n.wall_time_s) if n.executions else ""
         runs = "" if not n.executions else (
             str(n.executions) + (f" ({n.failures} failed)" if n.failures else ""))
-        result = n.error or (_short([v for _, v in n.outputs]) if n.outputs else "")
+        outputs = _short([v for _, v in n.outputs]) if n.outputs else ""
+        # a node that completed after failed attempts shows its result (the attempts table
+        # below has the errors)
+        result = outputs if n.state == "completed" and outputs else (n.error or outputs)
         table.add_row(Text(n.node_id), Text(n.block_id), _styled(n.state), runs, elapsed,
                       Text(result, style="red" if n.error else ""))
     return table
