@@ -80,3 +80,14 @@ def test_a_missing_required_pin_still_blocks_after_its_source_finished() -> None
     result = run_in_memory(graph, registry=REG)
     assert result.status == "completed"
     assert runs_of(result, "fmt") == []
+
+
+def test_a_source_being_retried_is_not_finished() -> None:
+    # the source of the optional pin fails once and is retried: fmt waits for its value
+    graph = gated(flag=None)
+    graph["nodes"][1] = {"id": "slow", "block": "failing",
+                         "inputs": {"value": {"x": 1}, "fail_on_call": 1},
+                         "retry": {"max_attempts": 2, "backoff_s": 0.05}}
+    result = run_in_memory(graph, registry=REG, run_id="retried-source")
+    assert result.status == "completed", result.error
+    assert [r.get("values") for r in runs_of(result, "fmt")] == [{"x": 1}]

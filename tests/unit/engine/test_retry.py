@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
 
+from fleet.clock import utcnow
 from fleet.engine.blocks.registry import default_registry
 from fleet.engine.dataflow import Dataflow, DataflowResult
 from fleet.engine.memory import run_in_memory
@@ -174,3 +177,16 @@ nodes:
     assert info.value.problems == [
         "node 'n' retry: YAML reads the key 'on' as true; name the errors to retry with "
         "'errors'"]
+
+
+def test_a_stop_during_a_long_backoff_ends_the_run_at_once() -> None:
+    graph = parse_valid(flaky_graph({"max_attempts": 2, "backoff_s": 600}), REG)
+    failed = threading.Event()
+    flow = Dataflow(graph, {}, REG, run_id="stop-in-backoff", concurrency=1, clock=utcnow,
+                    on_finished=lambda fin, _events: failed.set() if fin.retry_note else None,
+                    should_stop=lambda: "cancelled" if failed.is_set() else None)
+    t0 = time.monotonic()
+    result = flow.run()
+    assert (result.status, result.reason) == ("stopped", "cancelled")
+    assert time.monotonic() - t0 < 5  # not the 600 s backoff
+    assert [(a, s) for a, s, _ in attempts(result, "flaky")] == [(1, "failed")]
