@@ -108,10 +108,11 @@ def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_
 
 
 def finished_node_runs(session: Session, run_id: str) -> list[Any]:
-    """The run's completed node runs (exec key, outputs, times): what a re-execution replays."""
+    """What a re-execution replays: the run's completed node runs (exec key, outputs,
+    times, state, resume) and its resumed ones (parked sub-graph nodes since decided)."""
     stmt = select(NODE_RUNS.c.exec_key, NODE_RUNS.c.outputs, NODE_RUNS.c.started_at,
-                  NODE_RUNS.c.completed_at).where(NODE_RUNS.c.run_id == run_id,
-                                                  NODE_RUNS.c.state == "completed")
+                  NODE_RUNS.c.completed_at, NODE_RUNS.c.state, NODE_RUNS.c.resume).where(
+        NODE_RUNS.c.run_id == run_id, NODE_RUNS.c.state.in_(("completed", "resumed")))
     return list(session.execute(stmt).all())
 
 
