@@ -137,7 +137,10 @@ def nodes_table(view: RunView, now: datetime, title: str | None = "nodes") -> Ta
             elapsed = _s(n.wall_time_s) if n.executions else ""
         runs = "" if not n.executions else (
             str(n.executions) + (f" ({n.failures} failed)" if n.failures else ""))
-        result = n.error or (_short([v for _, v in n.outputs]) if n.outputs else "")
+        outputs = _short([v for _, v in n.outputs]) if n.outputs else ""
+        # a node that completed after failed attempts shows its result (the attempts table
+        # below has the errors)
+        result = outputs if n.state == "completed" and outputs else (n.error or outputs)
         table.add_row(Text(n.node_id), Text(n.block_id), _styled(n.state), runs, elapsed,
                       _cost(n.cost) if n.executions else "",
                       Text(result, style="red" if n.error else ""))
@@ -163,7 +166,8 @@ def show_json(view: RunView) -> dict[str, Any]:
 def node_run_dict(n: NodeRun) -> dict[str, Any]:
     """One node execution, JSON-ready."""
     return {"node_id": n.node_id, "block_id": n.block_id, "exec_key": n.exec_key,
-            "state": n.state, "attempt": n.attempt, "inputs": n.inputs, "outputs": n.outputs,
+            "state": n.state, "attempt": n.attempt, "node_attempt": n.node_attempt,
+            "inputs": n.inputs, "outputs": n.outputs,
             "error": n.error, "started_at": n.started_at, "completed_at": n.completed_at,
             "wall_time_s": n.wall_time_s, "cost": n.cost, "resume": n.resume}
 
@@ -192,6 +196,9 @@ def print_show(view: RunView, now: datetime) -> None:
                               else "")))
     console.print(Text(numbers_line(run)))
     console.print(nodes_table(view, now))
+    retried = attempts_table(view.node_runs)
+    if retried is not None:
+        console.print(retried)
     tracker = Tracker.from_dict(run.tracker) if run.tracker else None
     if tracker is None:
         return
@@ -209,6 +216,27 @@ def print_show(view: RunView, now: datetime) -> None:
                        f"{' -> '.join(rm.critical_path)} ({_s(rm.critical_path_s)})"))
 
 
+def retried_nodes(nodes: list[NodeRun]) -> set[str]:
+    """The nodes a retry policy executed more than once."""
+    return {n.node_id for n in nodes if n.node_attempt > 1}
+
+
+def attempts_table(nodes: list[NodeRun]) -> Table | None:
+    """Every attempt of the nodes that were retried (None when no node was)."""
+    retried = retried_nodes(nodes)
+    if not retried:
+        return None
+    table = Table(title="node attempts (retry policy)")
+    for column in ("node", "attempt", "state", "elapsed", "result / error"):
+        table.add_column(column)
+    for n in sorted((n for n in nodes if n.node_id in retried),
+                    key=lambda n: (n.node_id, n.exec_key.split("@")[0], n.node_attempt)):
+        result = n.error or (_short([v for _, v in n.outputs]) if n.outputs else "")
+        table.add_row(Text(n.node_id), str(n.node_attempt), _styled(n.state),
+                      _s(n.wall_time_s), Text(result, style="red" if n.error else ""))
+    return table
+
+
 # --- trace -----------------------------------------------------------------------------------
 
 
@@ -220,14 +248,17 @@ def timeline(nodes: list[NodeRun], width: int = 40) -> list[str]:
     t0: datetime = min(n.started_at for n in timed if n.started_at)
     t1: datetime = max(n.completed_at for n in timed if n.completed_at)
     span = max((t1 - t0).total_seconds(), 1e-9)
-    name_w = max(len(n.node_id) for n in timed)
+    retried = retried_nodes(nodes)
+    names = {id(n): n.node_id + (f" #{n.node_attempt}" if n.node_id in retried else "")
+             for n in timed}
+    name_w = max(len(name) for name in names.values())
     lines = []
     for n in timed:
         assert n.started_at and n.completed_at
         a = int((n.started_at - t0).total_seconds() / span * width)
         b = max(a + 1, int((n.completed_at - t0).total_seconds() / span * width))
         mark = "#" if n.state == "completed" else ("x" if n.state == "failed" else "~")
-        lines.append(f"{n.node_id:<{name_w}} |{' ' * a}{mark * (b - a)}{' ' * (width - b)}| "
+        lines.append(f"{names[id(n)]:<{name_w}} |{' ' * a}{mark * (b - a)}{' ' * (width - b)}| "
                      f"{_s(n.wall_time_s)} {n.state}")
     return lines
 
@@ -242,10 +273,11 @@ def event_dict(e: RunEvent) -> dict[str, Any]:
 def errors_of(view: RunView) -> list[dict[str, Any]]:
     """The run's error and every failed node execution's, oldest first."""
     found = [{"node_id": n.node_id, "block_id": n.block_id, "attempt": n.attempt,
-              "at": n.completed_at, "error": n.error}
+              "node_attempt": n.node_attempt, "at": n.completed_at, "error": n.error}
              for n in view.node_runs if n.state == "failed" or n.error]
     if view.run.error_code or view.run.error_detail:
         found.append({"node_id": None, "block_id": None, "attempt": view.run.attempt_count,
+                      "node_attempt": None,
                       "at": view.run.completed_at, "error": f"{view.run.error_code or ''}: "
                                                             f"{view.run.error_detail or ''}"})
     return found
@@ -264,14 +296,17 @@ def print_trace(view: RunView) -> None:
             dst = f"{e.sink_node}.{e.sink_pin}" if e.sink_node else "(run output)"
             table.add_row(at, "output", Text(src), Text(dst), Text(_short(e.data)))
         else:
-            table.add_row(at, e.kind, e.from_state or "", e.to_state or "",
+            table.add_row(at, e.kind, Text(e.from_state or e.source_node or ""), e.to_state or "",
                           Text(e.detail or ""))
     console.print(table)
     errors = errors_of(view)
+    retried = retried_nodes(view.node_runs)
     if errors:
         console.print(Text("errors:", style="bold red"))
         for err in errors:
             where = (f"node {err['node_id']} ({err['block_id']}), attempt {err['attempt']}"
+                     + (f", node attempt {err['node_attempt']}"
+                        if err["node_id"] in retried else "")
                      if err["node_id"] else "run")
             console.print(Text(f"  {where}: {err['error']}", style="red"))
     lines = timeline(view.node_runs)

@@ -10,7 +10,13 @@ value on some linked pin and every required or linked pin has a value
 fresh value per pin that has one and reuses the last value of the others.
 So fan-in waits for every required input, a pin that yields several values
 triggers several executions of its sinks, and nothing is lost whatever the
-order in which values arrive.
+order in which values arrive. An optional pin that is linked is awaited like
+a required one until every node upstream of it has finished: then, if no value
+came (the source took another branch), the node runs with the pin's default.
+
+A node with a retry policy (:mod:`fleet.engine.retry`) that fails is executed
+again after its backoff, as the same execution with the next attempt number;
+each failed attempt is reported to the hook (``Finished.retry_note``).
 
 Each execution has a deterministic ``exec_key`` (node id, digest of its
 inputs, occurrence number), so a re-execution of the same run recognises
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -30,8 +37,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import partial
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -40,11 +46,14 @@ from fleet.engine import costs
 from fleet.engine.blocks.base import Block, BlockContext, Suspend
 from fleet.engine.blocks.registry import BlockRegistry
 from fleet.engine.definition import GraphDef, LinkDef
+from fleet.engine.retry import error_types, retry_note
 from fleet.engine.services import BlockServices
+from fleet.engine.suspension import SUBGRAPH
 from fleet.engine.tracker import FlowEvent, NodeExecution
 from fleet.engine.validate import check_inputs, parse_valid, resolve_inputs
 
 POLL_S = 0.02
+RETRY_TICK_S = 0.05  # the longest sleep while only retries wait: stops are checked between
 
 
 def to_jsonable(value: Any) -> Any:
@@ -79,6 +88,7 @@ class Execution:
     block_id: str
     inputs: dict[str, Any]
     parents: list[str]
+    attempt: int = 1  # 1, then 2, 3... when a retry policy runs it again
 
 
 @dataclass
@@ -95,12 +105,27 @@ class Finished:
     cpu_s: float = 0.0
     replayed: bool = False
     cost: float = 0.0  # what this execution cost (fleet.engine.costs); 0 when replayed
+    error_types: tuple[str, ...] = ()  # the failed block's exception classes (retry ``errors:``)
+    retry_note: str | None = None  # set when this failed attempt is followed by another
+
+    @property
+    def attempt(self) -> int:
+        """The execution's attempt number (1 unless a retry policy ran it again)."""
+        return self.execution.attempt
+
+    @property
+    def stored_key(self) -> str:
+        """The key this attempt is stored under: the execution's key, except for a failed
+        attempt that is retried (``key@attempt``), so the checkpoint keeps the plain key."""
+        if self.retry_note is None:
+            return self.execution.key
+        return f"{self.execution.key}@{self.execution.attempt}"
 
     def record(self) -> NodeExecution:
         """The tracker's view of this execution."""
         status = "waiting" if self.status == "suspended" else self.status
         return NodeExecution(
-            exec_key=self.execution.key, node_id=self.execution.node_id,
+            exec_key=self.stored_key, attempt=self.attempt, node_id=self.execution.node_id,
             block_id=self.execution.block_id, status=status, started_at=self.started_at,
             ended_at=self.ended_at, params=self.execution.inputs,
             result=[[p, v] for p, v in self.outputs] if self.status == "completed" else None,
@@ -167,6 +192,8 @@ class Dataflow:
         event_cap_bytes: int = 16_384,
         depth: int = 0,
         services: BlockServices | None = None,
+        resumes: dict[str, dict[str, Any]] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.graph = graph
         self.inputs = inputs
@@ -176,6 +203,10 @@ class Dataflow:
         self.clock = clock
         self.deadline = deadline
         self.checkpoints = checkpoints or {}
+        # Parked sub-graph executions decided since (exec key -> nested state, see
+        # fleet.engine.suspension): they run again, replaying what they finished.
+        self.resumes = resumes or {}
+        self.sleep = sleep  # waits between retries (tests inject one that moves the clock)
         self.on_finished = on_finished
         self.should_stop = should_stop
         self.event_cap_bytes = event_cap_bytes
@@ -190,11 +221,24 @@ class Dataflow:
         for lk in graph.links:
             self._linked[lk.sink.node].add(lk.sink.pin)
             self._out_links.setdefault((lk.source.node, lk.source.pin), []).append(lk)
-        # A linked pin is awaited even when optional: fan-in waits for every link.
+        # A linked pin is awaited even when optional: fan-in waits for every link, until
+        # the pin's sources have all finished (then its default is used, see _release).
         self._required = {
             nid: [p for p, spec in self._blocks[nid].input_pins().items()
                   if spec.required or p in self._linked[nid]]
             for nid in graph.nodes}
+        self._optional = {
+            nid: {p for p, spec in self._blocks[nid].input_pins().items()
+                  if not spec.required and p in self._linked[nid]}
+            for nid in graph.nodes}
+        self._pin_sources: dict[tuple[str, str], set[str]] = {}
+        self._upstream: dict[str, set[str]] = {nid: set() for nid in graph.nodes}
+        for lk in graph.links:
+            self._pin_sources.setdefault((lk.sink.node, lk.sink.pin), set()).add(lk.source.node)
+            self._upstream[lk.sink.node].add(lk.source.node)
+        self._topo = _topological(list(graph.nodes), self._upstream)
+        self._active: dict[str, int] = dict.fromkeys(graph.nodes, 0)  # not yet finished
+        self._blocked: set[str] = set()  # nodes holding values they cannot use yet
         self._order = {nid: i for i, nid in enumerate(graph.nodes)}
         self._bound = {nid: graph.graph_input_pins(nid) for nid in graph.nodes}
         self._fresh: dict[str, dict[str, deque[tuple[Any, str]]]] = {
@@ -219,15 +263,24 @@ class Dataflow:
         d = digest(inputs)
         n = self._seen.get((node_id, d), 0)
         self._seen[(node_id, d)] = n + 1
+        self._active[node_id] += 1
         return Execution(f"{node_id}:{d}:{n}", node_id, self.graph.nodes[node_id].block,
                          inputs, parents)
 
-    def _ready_executions(self, node_id: str) -> list[Execution]:
-        """Executions of ``node_id`` its pending values allow, consuming them."""
+    def _ready_executions(self, node_id: str,
+                          settled: set[str] | None = None) -> list[Execution]:
+        """Executions of ``node_id`` its pending values allow, consuming them.
+
+        ``settled``: nodes that will run no more; an optional linked pin whose
+        sources are all settled is no longer awaited (its default applies).
+        """
         out: list[Execution] = []
         fresh, last = self._fresh[node_id], self._last[node_id]
         base = self._base_inputs(node_id)
         required = self._required[node_id]
+        if settled:
+            required = [p for p in required if p not in self._optional[node_id]
+                        or not self._pin_sources[(node_id, p)] <= settled]
         while any(fresh.values()):
             missing = [p for p in required
                        if p not in base and not fresh.get(p) and p not in last]
@@ -243,6 +296,28 @@ class Dataflow:
                     values[pin] = value
                     parents.append(producer)
             out.append(self._new_execution(node_id, values, sorted(set(parents))))
+        if any(fresh.values()):
+            self._blocked.add(node_id)
+        else:
+            self._blocked.discard(node_id)
+        return out
+
+    def _release(self) -> list[Execution]:
+        """Executions of blocked nodes whose missing optional pins can no longer arrive.
+
+        A node is settled when none of its executions is pending and every node
+        upstream of it is settled; walking in topological order, a node released
+        here is pending again before the nodes below it are looked at.
+        """
+        if not self._blocked or not any(self._optional[n] for n in self._blocked):
+            return []
+        out: list[Execution] = []
+        settled: set[str] = set()
+        for nid in self._topo:
+            if nid in self._blocked and self._optional[nid]:
+                out.extend(self._ready_executions(nid, settled))
+            if self._active[nid] == 0 and self._upstream[nid] <= settled:
+                settled.add(nid)
         return out
 
     def _route(self, fin: Finished) -> tuple[list[Execution], list[FlowEvent]]:
@@ -292,8 +367,9 @@ class Dataflow:
                            depth=self.depth, services=self.services,
                            credential_ids={p: ex.inputs[p] for p in block_cls.credentials
                                            if isinstance(ex.inputs.get(p), str)})
-        ctx.run_subgraph = partial(self._subgraph, ctx=ctx)
+        ctx.run_subgraph = self._run_subgraph_of(ex, ctx)
         outputs: list[tuple[str, Any]] = []
+        kinds: tuple[str, ...] = ()
         block: Block | None = None
         model: BaseModel | None = None
         try:
@@ -316,30 +392,53 @@ class Dataflow:
             cost = costs.failure_cost(block, model)
         except Exception as exc:  # the node failed; the run decides what that means
             status, error, suspend, outputs = "failed", f"{type(exc).__name__}: {exc}", None, []
+            kinds = error_types(exc)
             cost = costs.failure_cost(block, model)
         cost += ctx.nested_cost
         if self.services.scrub is not None:  # a secret never leaves the block unmasked
             outputs = [(p, self.services.scrub(v)) for p, v in outputs]
             error = self.services.scrub(error) if error is not None else None
         return Finished(ex, status, outputs, started, self.clock(), error, suspend,
-                        cpu_s=time.thread_time() - cpu0, cost=cost)
+                        cpu_s=time.thread_time() - cpu0, cost=cost,
+                        error_types=kinds if status == "failed" else ())
+
+    def _run_subgraph_of(self, ex: Execution, ctx: BlockContext | None = None
+                         ) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]:
+        state = self.resumes.get(ex.key)
+
+        def run(definition: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+            return self._subgraph(definition, inputs, state, ctx)
+        return run
 
     def _subgraph(self, definition: dict[str, Any], inputs: dict[str, Any],
+                  state: dict[str, Any] | None = None,
                   ctx: BlockContext | None = None) -> dict[str, Any]:
+        """Run a nested graph in memory; ``state``: what it finished before it parked.
+
+        An approval or tool node waiting inside it parks this node in turn: the
+        Suspend carries the nested state (see :mod:`fleet.engine.suspension`).
+        The nested executions' costs are charged to the calling execution (``ctx``).
+        """
         graph = parse_valid(definition, self.registry)
         check_inputs(definition, inputs, self.registry)
+        checkpoints, resumes = _nested_replay(state)
         flow = Dataflow(graph, resolve_inputs(graph, inputs), self.registry,
                         run_id=f"{self.run_id}/sub", concurrency=1, clock=self.clock,
                         deadline=self.deadline, event_cap_bytes=self.event_cap_bytes,
                         depth=self.depth + 1, services=self.services,
+                        checkpoints=checkpoints, resumes=resumes, sleep=self.sleep,
                         should_stop=lambda: "stopped" if self.stop_event.is_set() else None)
         result = flow.run()
         if ctx is not None:  # the nested executions are charged to the calling one
             ctx.nested_cost += result.cost
         if result.status == "completed":
             return result.outputs
-        if result.status == "suspended":
-            raise RuntimeError("approval and tool blocks cannot wait inside a sub-graph")
+        if result.status == "suspended" and result.suspended is not None:
+            inner = result.suspended
+            assert inner.suspend is not None
+            raise Suspend(inner.suspend.state,
+                          f"sub-graph node '{inner.execution.node_id}': {inner.suspend.reason}",
+                          _nested_state(inner, inner.suspend, result.finished))
         raise RuntimeError(f"sub-graph {graph.id} {result.status}: "
                            f"{result.error or result.reason}")
 
@@ -363,15 +462,20 @@ class Dataflow:
                 ready.append(self._new_execution(nid, self._base_inputs(nid), []))
         done: deque[Finished] = deque()
         inflight: dict[cf.Future[Finished], Execution] = {}
+        delayed: list[tuple[datetime, Execution]] = []  # retries waiting for their backoff
         halted = False  # a failure or suspension: launch nothing new
         pool = cf.ThreadPoolExecutor(max_workers=self.concurrency,
                                      thread_name_prefix=f"fleet-{self.run_id[:8]}")
         clean = False
         try:
             while True:
+                settled_some = bool(done)
                 while done:
                     fin = done.popleft()
                     result.finished.append(fin)
+                    retry_in = self._retry_in(fin) if not halted else None
+                    if retry_in is None:
+                        self._active[fin.execution.node_id] -= 1
                     new, events = self._route(fin) if fin.status == "completed" else ([], [])
                     result.events.extend(events)
                     if self.on_finished is not None:
@@ -381,7 +485,11 @@ class Dataflow:
                                 ("timeout", "timeout") if reason == "timeout"
                                 else ("stopped", reason))
                             return result
-                    if fin.status == "failed" and result.status == "completed":
+                    if retry_in is not None:
+                        delayed.append((self.clock() + timedelta(seconds=retry_in),
+                                        dataclasses.replace(fin.execution,
+                                                            attempt=fin.attempt + 1)))
+                    elif fin.status == "failed" and result.status == "completed":
                         result.status = "failed"
                         result.error = (f"node '{fin.execution.node_id}' (block "
                                         f"'{fin.execution.block_id}') failed: {fin.error}")
@@ -389,6 +497,12 @@ class Dataflow:
                     elif fin.status == "suspended" and result.status == "completed":
                         result.status, result.suspended, halted = "suspended", fin, True
                     ready.extend(new)
+                if settled_some and not halted:
+                    ready.extend(self._release())
+                if delayed and not halted:
+                    now = self.clock()
+                    ready.extendleft(ex for due, ex in reversed(delayed) if due <= now)
+                    delayed = [(due, ex) for due, ex in delayed if due > now]
                 stop = self._stop_reason()
                 if stop is not None:
                     result.status, result.reason = stop
@@ -403,8 +517,12 @@ class Dataflow:
                         inflight[pool.submit(self._run_block, ex)] = ex
                 if done:
                     continue
-                if not inflight and (halted or not ready):
+                if not inflight and (halted or not (ready or delayed)):
                     break
+                if not inflight:  # only retries wait: sleep towards the first one's due time
+                    wait_s = (min(due for due, _ in delayed) - self.clock()).total_seconds()
+                    self.sleep(min(max(wait_s, 0.0), RETRY_TICK_S))
+                    continue
                 finished_now, _ = cf.wait(list(inflight), timeout=POLL_S,
                                           return_when=cf.FIRST_COMPLETED)
                 # Completion order within one wake-up is made stable for replays.
@@ -418,6 +536,72 @@ class Dataflow:
             if not clean:
                 self.stop_event.set()
             pool.shutdown(wait=clean, cancel_futures=True)
+
+    def _retry_in(self, fin: Finished) -> float | None:
+        """Seconds before a failed attempt runs again (setting its note), or None."""
+        if fin.status != "failed":
+            return None
+        policy = self.graph.nodes[fin.execution.node_id].retry
+        if policy is None or not policy.allows(fin.attempt, fin.error_types):
+            return None
+        delay = policy.delay_s(fin.attempt)
+        fin.retry_note = retry_note(fin.execution.node_id, fin.attempt, policy, fin.error,
+                                    delay)
+        return delay
+
+
+def _topological(nodes: list[str], upstream: dict[str, set[str]]) -> list[str]:
+    """``nodes`` with every node after the nodes upstream of it (Kahn; stable)."""
+    remaining = {n: set(upstream[n]) for n in nodes}
+    order: list[str] = []
+    while remaining:
+        free = [n for n in nodes if n in remaining and not remaining[n]]
+        if not free:  # a cycle (refused by validation): keep the rest in definition order
+            free = [n for n in nodes if n in remaining]
+        for n in free:
+            del remaining[n]
+            order.append(n)
+        for deps in remaining.values():
+            deps.difference_update(free)
+    return order
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _nested_state(inner: Finished, suspend: Suspend,
+                  finished: list[Finished]) -> dict[str, Any]:
+    """The resume state of a sub-graph node parked by ``inner`` (see fleet.engine.suspension)."""
+    return {
+        "kind": SUBGRAPH, "node": inner.execution.node_id, "exec_key": inner.execution.key,
+        "state": suspend.state, "inner": suspend.resume,
+        "started_at": _iso(inner.started_at),
+        "checkpoints": {f.execution.key: {"outputs": [[p, v] for p, v in f.outputs],
+                                          "started_at": _iso(f.started_at),
+                                          "ended_at": _iso(f.ended_at)}
+                        for f in finished if f.status == "completed"},
+    }
+
+
+def _nested_replay(state: dict[str, Any] | None) -> tuple[dict[str, Checkpoint],
+                                                          dict[str, dict[str, Any]]]:
+    """Checkpoints and resumes of a sub-graph that parked with ``state`` and was decided."""
+    if not state:
+        return {}, {}
+    checkpoints = {
+        key: Checkpoint([(p, v) for p, v in cp["outputs"]],
+                        datetime.fromisoformat(cp["started_at"]),
+                        datetime.fromisoformat(cp["ended_at"]))
+        for key, cp in (state.get("checkpoints") or {}).items()}
+    inner = state.get("inner")
+    if isinstance(inner, dict) and inner.get("kind") == SUBGRAPH:
+        return checkpoints, {state["exec_key"]: inner}
+    if "decided" in state:
+        started = datetime.fromisoformat(state["started_at"])
+        checkpoints[state["exec_key"]] = Checkpoint(
+            [(p, v) for p, v in state["decided"]], started, started)
+    return checkpoints, {}
 
 
 def _collect(result: Any) -> list[tuple[str, Any]]:

@@ -11,6 +11,7 @@ A definition (from a JSON or YAML graph file)::
       who: {type: string, required: true, targets: [greet.value]}
     nodes:
       - {id: greet, block: template, inputs: {template: "Hello {value}"}}
+      - {id: fetch, block: http_request, retry: {max_attempts: 3, backoff_s: 2}}
     links:
       - {source: a.value, sink: greet.value}
     outputs:                       # optional: run output name -> node.pin
@@ -26,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet.engine.retry import RetryPolicy, parse_retry
 from fleet.errors import InvalidInput
 
 INPUT_TYPES: dict[str, tuple[type, ...] | None] = {
@@ -67,6 +69,7 @@ class NodeDef:
     id: str
     block: str
     inputs: dict[str, Any] = field(default_factory=dict)
+    retry: RetryPolicy | None = None  # None: a failure fails the node at once
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,8 @@ def _nodes(d: dict[str, Any], problems: list[str]) -> dict[str, NodeDef]:
         if not isinstance(static, dict):
             problems.append(f"node '{nid}': 'inputs' must be a mapping of pin to value")
             static = {}
-        nodes[nid] = NodeDef(nid, block, dict(static))
+        nodes[nid] = NodeDef(nid, block, dict(static),
+                             parse_retry(raw.get("retry"), nid, problems))
     return nodes
 
 

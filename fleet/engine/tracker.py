@@ -44,6 +44,7 @@ class NodeExecution:
     error: str | None = None
     parents: list[str] = field(default_factory=list)  # exec keys whose outputs fed it
     replayed: bool = False
+    attempt: int = 1  # the node's attempt under its retry policy
 
     @property
     def duration_s(self) -> float:

@@ -30,6 +30,7 @@ from fleet.engine.blocks.registry import BlockRegistry
 from fleet.engine.dataflow import Checkpoint, Dataflow, DataflowResult, Finished, cap
 from fleet.engine.definition import GraphDef
 from fleet.engine.scores import Score, judge
+from fleet.engine.suspension import RESUMED
 from fleet.engine.tracker import FlowEvent, Tracker
 from fleet.errors import (
     RUN_INVALID_GRAPH,
@@ -111,15 +112,19 @@ class _Loaded:
     cpu_time_s: float
     run_time_s: float  # running time of the segments before this one (the timeout's clock)
     checkpoints: dict[str, Checkpoint]
+    resumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # decided sub-graphs
 
 
-def _checkpoints(open_session: Callable[[], Session], run_id: str,
-                 created_at: datetime) -> dict[str, Checkpoint]:
+def _checkpoints(open_session: Callable[[], Session], run_id: str, created_at: datetime
+                 ) -> tuple[dict[str, Checkpoint], dict[str, dict[str, Any]]]:
     with open_session() as s:
         rows = hotpath.finished_node_runs(s, run_id)
         s.commit()
-    return {key: Checkpoint([(p, v) for p, v in (outputs or [])], started or created_at,
-                            ended or created_at) for key, outputs, started, ended in rows}
+    return ({key: Checkpoint([(p, v) for p, v in (outputs or [])], started or created_at,
+                             ended or created_at)
+             for key, outputs, started, ended, state, _ in rows if state == "completed"},
+            {key: resume for key, _, _, _, state, resume in rows
+             if state == RESUMED and resume is not None})
 
 
 def _load(open_session: Callable[[], Session], lease: Lease,
@@ -134,13 +139,14 @@ def _load(open_session: Callable[[], Session], lease: Lease,
             return None
         row = hotpath.ClaimedRow(*found)
     # Only a run that ran before can have checkpoints to replay: no query otherwise.
-    checkpoints = _checkpoints(open_session, row.id, row.created_at) if row.ran_before else {}
+    checkpoints, resumes = (_checkpoints(open_session, row.id, row.created_at)
+                            if row.ran_before else ({}, {}))
     timeout = row.timeout_s or row.graph_timeout_s or settings.default_graph_timeout_s
     return _Loaded(row.id, row.user_id, (row.user_id, row.graph_id, row.graph_version),
                    dict(row.inputs or {}), dict(row.credentials or {}),
                    dict(row.definition) if row.definition is not None else None,
                    float(timeout), row.cancel_requested, row.wall_time_s or 0.0,
-                   row.cpu_time_s or 0.0, row.run_time_s or 0.0, checkpoints)
+                   row.cpu_time_s or 0.0, row.run_time_s or 0.0, checkpoints, resumes)
 
 
 class _Persister:
@@ -173,18 +179,22 @@ class _Persister:
             fin.suspend.state if fin.suspend else "waiting")
         node_run = {
             "id": new_id(), "run_id": self.lease.run_id, "node_id": ex.node_id,
-            "block_id": ex.block_id, "exec_key": ex.key, "state": state,
+            "block_id": ex.block_id, "exec_key": fin.stored_key, "state": state,
             "inputs": cap(ex.inputs, self.settings.max_input_bytes)[0],
             "outputs": [[p, v] for p, v in fin.outputs] if fin.status == "completed" else None,
             "error": fin.error, "attempt": self.lease.attempt, "started_at": fin.started_at,
             "completed_at": fin.ended_at,
             "wall_time_s": (fin.ended_at - fin.started_at).total_seconds(),
             "resume": fin.suspend.resume if fin.suspend else None, "cost": fin.cost,
+            "node_attempt": fin.attempt,
         }
         rows = [event_row(run_id=self.lease.run_id, at=e.at, kind="output",
                           source_node=e.source_node, source_pin=e.source_pin,
                           sink_node=e.target_node, sink_pin=e.target_pin, data=e.data,
                           detail="truncated" if e.truncated else None) for e in events]
+        if fin.retry_note is not None:  # the run's events record each retry
+            rows.append(event_row(run_id=self.lease.run_id, at=fin.ended_at, kind="retry",
+                                  source_node=ex.node_id, detail=fin.retry_note))
         # A database outage costs time, not the run: the writer retries within the budget.
         self.pending.append(self.writer.checkpoint_later(self.lease.run_id, self.lease.lease_id,
                                                          node_run, rows))
@@ -266,7 +276,8 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
     persister = _Persister(writer, lease, settings, stop)
     flow = Dataflow(graph, prepared.inputs, registry,
                     run_id=lease.run_id, concurrency=settings.node_concurrency, clock=clock,
-                    deadline=deadline, checkpoints=loaded.checkpoints, on_finished=persister,
+                    deadline=deadline, checkpoints=loaded.checkpoints, resumes=loaded.resumes,
+                    on_finished=persister,
                     should_stop=persister.stop_reason,
                     event_cap_bytes=settings.event_data_cap_bytes,
                     services=prepared.services)

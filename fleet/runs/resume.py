@@ -4,6 +4,10 @@ The decision is stored on the waiting NodeRun, which becomes a finished
 checkpoint; the run goes back to ``queued`` (:mod:`fleet.runs.control` sends
 it) and its
 re-execution replays everything up to and including that node, then carries on.
+A node waiting inside a sub-graph parked its sub-graph node: the decision is
+stored in that node's nested state, which becomes ``resumed`` (see
+:mod:`fleet.engine.suspension`), and the re-execution runs the sub-graph node
+again, replaying what the sub-graph had finished.
 Each function is one unit of work and commits; on any error nothing changes.
 """
 
@@ -16,6 +20,7 @@ from typing import Any, ParamSpec
 
 from sqlmodel import Session
 
+from fleet.engine import suspension
 from fleet.engine.dataflow import to_jsonable
 from fleet.errors import InvalidInput, NotFound, NotWaiting
 from fleet.runs import fsm
@@ -81,6 +86,17 @@ def _apply(session: Session, run_id: str, node: NodeRun, node_values: dict[str, 
         raise NotWaiting(f"run {run_id}: node '{node.node_id}' was resumed concurrently")
 
 
+def _decided(node: NodeRun, outputs: list[Any], now: datetime) -> dict[str, Any]:
+    """The waiting node run's new values once it emits ``outputs``."""
+    state, stored, resume = suspension.decide(node.resume, outputs)
+    return {"state": state, "outputs": stored, "resume": resume, "completed_at": now,
+            "wall_time_s": _waited(node, now)}
+
+
+def _where(node: NodeRun) -> str:
+    return suspension.path(node.node_id, node.resume)
+
+
 def _who(user_id: str | None) -> str:
     return f" by {user_id}" if user_id else ""
 
@@ -90,11 +106,9 @@ def approve(session: Session, run_id: str, now: datetime, user_id: str | None = 
     """Approve a run in ``waiting_approval``: it goes back to ``queued`` to carry on."""
     _run_in(session, run_id, RunState.WAITING_APPROVAL, user_id, "approve")
     node = _waiting_node(session, run_id, RunState.WAITING_APPROVAL)
-    outputs = (node.resume or {}).get("on_approve", [])
-    _apply(session, run_id, node, {
-        "state": "completed", "outputs": outputs, "completed_at": now,
-        "wall_time_s": _waited(node, now)}, RunState.QUEUED, now,
-        f"node '{node.node_id}' approved{_who(user_id)}")
+    outputs = suspension.request(node.resume).get("on_approve", [])
+    _apply(session, run_id, node, _decided(node, outputs, now), RunState.QUEUED, now,
+           f"node '{_where(node)}' approved{_who(user_id)}")
 
 
 @_unit_of_work
@@ -103,7 +117,7 @@ def reject(session: Session, run_id: str, now: datetime, user_id: str | None = N
     """Reject a run in ``waiting_approval``: it is cancelled."""
     _run_in(session, run_id, RunState.WAITING_APPROVAL, user_id, "reject")
     node = _waiting_node(session, run_id, RunState.WAITING_APPROVAL)
-    text = f"node '{node.node_id}' rejected{_who(user_id)}" + (f": {reason}" if reason else "")
+    text = f"node '{_where(node)}' rejected{_who(user_id)}" + (f": {reason}" if reason else "")
     _apply(session, run_id, node, {
         "state": "rejected", "error": text, "completed_at": now,
         "wall_time_s": _waited(node, now)}, RunState.CANCELLED, now, text,
@@ -113,19 +127,24 @@ def reject(session: Session, run_id: str, now: datetime, user_id: str | None = N
 @_unit_of_work
 def complete_tool(session: Session, run_id: str, node_id: str, output: Any, now: datetime,
                   user_id: str | None = None) -> None:
-    """Deliver a tool's ``output`` to the waiting node ``node_id``; the run is re-queued."""
+    """Deliver a tool's ``output`` to the waiting node ``node_id``; the run is re-queued.
+
+    A tool node waiting inside a sub-graph is named by the sub-graph node's id, or by
+    its path (``sub/ask``).
+    """
     _run_in(session, run_id, RunState.WAITING_TOOL, user_id, "complete")
-    node = _waiting_node(session, run_id, RunState.WAITING_TOOL, node_id)
+    node = _waiting_node(session, run_id, RunState.WAITING_TOOL, node_id.split("/", 1)[0])
+    if "/" in node_id and _where(node) != node_id:
+        raise NotFound(f"run {run_id}: node '{node_id}' is not in waiting_tool (waiting: "
+                       f"{_where(node)})")
     try:
         value = to_jsonable(output)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"the tool output for run {run_id} node '{node_id}' is not JSON "
                            f"data", [str(exc)]) from None
-    pin = (node.resume or {}).get("result_pin", "result")
-    _apply(session, run_id, node, {
-        "state": "completed", "outputs": [[pin, value]], "completed_at": now,
-        "wall_time_s": _waited(node, now)}, RunState.QUEUED, now,
-        f"tool result for node '{node_id}' delivered{_who(user_id)}")
+    pin = suspension.request(node.resume).get("result_pin", "result")
+    _apply(session, run_id, node, _decided(node, [[pin, value]], now), RunState.QUEUED, now,
+           f"tool result for node '{_where(node)}' delivered{_who(user_id)}")
 
 
 def _waited(node: NodeRun, now: datetime) -> float | None:

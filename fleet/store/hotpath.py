@@ -114,10 +114,11 @@ def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_
 
 
 def finished_node_runs(session: Session, run_id: str) -> list[Any]:
-    """The run's completed node runs (exec key, outputs, times): what a re-execution replays."""
+    """What a re-execution replays: the run's completed node runs (exec key, outputs,
+    times, state, resume) and its resumed ones (parked sub-graph nodes since decided)."""
     stmt = select(NODE_RUNS.c.exec_key, NODE_RUNS.c.outputs, NODE_RUNS.c.started_at,
-                  NODE_RUNS.c.completed_at).where(NODE_RUNS.c.run_id == run_id,
-                                                  NODE_RUNS.c.state == "completed")
+                  NODE_RUNS.c.completed_at, NODE_RUNS.c.state, NODE_RUNS.c.resume).where(
+        NODE_RUNS.c.run_id == run_id, NODE_RUNS.c.state.in_(("completed", "resumed")))
     return list(session.execute(stmt).all())
 
 
@@ -151,17 +152,25 @@ def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str
 
 
 def save_node_runs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Upsert node runs in one statement; a completed one is never replaced."""
+    """Upsert node runs in one statement; a completed one is never replaced.
+
+    A node run that is replaced (a parked sub-graph node run again once decided, an
+    execution redone after a lost lease) adds the new execution's ``cost`` to its own:
+    every execution stored under an exec key is charged once.
+    """
     if not rows:
         return
     if _dialect(session) == "postgresql":
         # one statement may touch a row once: the last write of an execution wins
         last = {(r["run_id"], r["exec_key"]): r for r in rows}
         pgsql.insert_rows(session, NODE_RUNS, list(last.values()),
-                          conflict=("run_id", "exec_key"), protect_state="completed")
+                          conflict=("run_id", "exec_key"), protect_state="completed",
+                          accumulate=("cost",))
         return
     ins = upsert_insert(session, NodeRun)
     cols = {c: ins.excluded[c] for c in rows[0] if c not in ("id", "run_id", "exec_key")}
+    if "cost" in cols:
+        cols["cost"] = NODE_RUNS.c.cost + ins.excluded.cost
     stmt = ins.on_conflict_do_update(index_elements=["run_id", "exec_key"], set_=cols,
                                      where=NODE_RUNS.c.state != "completed")
     session.execute(stmt, list(rows))

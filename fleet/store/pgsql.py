@@ -107,12 +107,13 @@ def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str
 
 @cache
 def _insert_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...],
-                protect_state: str | None) -> str:
+                protect_state: str | None, accumulate: tuple[str, ...] = ()) -> str:
     cols = ", ".join(f'"{c}"' for c in columns)
     sql = (f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM '
            f"json_to_recordset(%(rows)s::json) AS r({recordset(table, columns)})")
     if conflict:
-        sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns
+        sets = ", ".join(f'"{c}" = "{table.name}"."{c}" + EXCLUDED."{c}"' if c in accumulate
+                         else f'"{c}" = EXCLUDED."{c}"' for c in columns
                          if c not in conflict and c != "id")
         sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
         if protect_state:
@@ -121,12 +122,14 @@ def _insert_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], *,
-                conflict: tuple[str, ...] = (), protect_state: str | None = None) -> None:
+                conflict: tuple[str, ...] = (), protect_state: str | None = None,
+                accumulate: tuple[str, ...] = ()) -> None:
     """Insert ``rows`` (same keys) in one statement; with ``conflict``, update the existing
-    row instead, unless its state is ``protect_state``."""
+    row instead, unless its state is ``protect_state``, adding the new values of the
+    ``accumulate`` columns to the stored ones."""
     if rows:
         columns = tuple(rows[0])
-        _run(session, _insert_sql(table, columns, conflict, protect_state),
+        _run(session, _insert_sql(table, columns, conflict, protect_state, accumulate),
              {"rows": payload(rows, columns)})
 
 

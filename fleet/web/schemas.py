@@ -120,6 +120,7 @@ class NodeRunOut(Out):
     block_id: str
     state: str
     attempt: int
+    node_attempt: int = 1  # the node's attempt under its retry policy
     inputs: JSONValue = None
     outputs: JSONValue = None
     error: str | None
@@ -173,7 +174,8 @@ class RunDetailOut(Out):
 
 def _node_out(n: NodeRun, io: tuple[Any, Any]) -> NodeRunOut:
     return NodeRunOut(id=n.id, node_id=n.node_id, block_id=n.block_id, state=n.state,
-                      attempt=n.attempt, inputs=io[0], outputs=io[1], error=n.error,
+                      attempt=n.attempt, node_attempt=n.node_attempt, inputs=io[0],
+                      outputs=io[1], error=n.error,
                       started_at=n.started_at, completed_at=n.completed_at,
                       wall_time_s=n.wall_time_s, cost=n.cost)
 

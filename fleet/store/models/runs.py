@@ -146,7 +146,10 @@ class NodeRun(SQLModel, table=True):
     inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     outputs: list[Any] | None = Field(default=None, sa_column=Column(JSON))
     error: str | None = None
-    attempt: int = 1
+    attempt: int = 1  # the run's attempt (its claim) that executed the node
+    # The node's attempt under its retry policy: 1, then 2, 3... (a failed attempt that
+    # was retried is stored under the key ``exec_key@node_attempt``).
+    node_attempt: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     wall_time_s: float | None = None

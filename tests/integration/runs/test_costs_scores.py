@@ -290,3 +290,28 @@ def test_a_score_output_never_produced_is_noted(
     with open_session() as s:
         notes = [e.detail for e in run_store.events(s, run.id, kind="note")]
     assert notes == ["correctness score not stored: output 'score' was never produced"]
+
+
+def test_a_sub_graph_parked_by_an_approval_is_charged_before_and_after_once(
+        open_session: Opener, session: Session, submit: Any, registry: BlockRegistry,
+        settings: Settings, now: datetime) -> None:
+    inner = {"id": "inner",
+             "inputs": {"v": {"type": "any", "targets": ["before.value"]}},
+             "nodes": [{"id": "before", "block": "priced"},
+                       {"id": "ok", "block": "approval", "inputs": {"message": "go?"}},
+                       {"id": "after", "block": "priced"}],
+             "links": [{"source": "before.value", "sink": "ok.data"},
+                       {"source": "ok.data", "sink": "after.value"}],
+             "outputs": {"out": "after.value"}}
+    run = submit({"id": "nested-priced",
+                  "nodes": [{"id": "sub", "block": "subgraph",
+                             "inputs": {"graph": inner, "inputs": {"v": 1}}},
+                            {"id": "tail", "block": "priced"}],
+                  "links": [{"source": "sub.outputs", "sink": "tail.value"}]})
+    assert _run(open_session, run.id, registry, settings, now).state == "waiting_approval"
+    assert _row(open_session, run.id).cost == pytest.approx(0.25)  # 'before' inside
+    resume.approve(session, run.id, now, user_id="alice")
+    assert _run(open_session, run.id, registry, settings, now).state == "completed"
+    # 'before' is replayed, not charged again; 'after' and 'tail' are new.
+    assert _node_costs(open_session, run.id) == pytest.approx({"sub": 0.5, "tail": 0.25})
+    assert _row(open_session, run.id).cost == pytest.approx(0.75)
