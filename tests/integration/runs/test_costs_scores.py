@@ -82,6 +82,27 @@ class PricedFailBlock(Block):
         yield "never", None  # pragma: no cover
 
 
+class FlakyPricedBlock(Block):
+    """Costs 1 per call; its first call fails (a billed call that a retry repeats)."""
+
+    id = "flaky_priced"
+    description = "A billed call that fails once."
+    cost = 1.0
+    calls = 0  # calls so far (reset by the registry fixture)
+
+    class Input(BaseModel):
+        value: Any = None
+
+    class Output(BaseModel):
+        value: Any = None
+
+    def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
+        FlakyPricedBlock.calls += 1
+        if FlakyPricedBlock.calls == 1:
+            raise RuntimeError("busy")
+        yield "value", inputs.value
+
+
 class BadCostBlock(Block):
     """Its cost function answers a negative amount."""
 
@@ -104,7 +125,8 @@ class BadCostBlock(Block):
 @pytest.fixture
 def registry(probe: Probe) -> BlockRegistry:
     reg = make_registry(probe)
-    for block in (PricedBlock, MeteredBlock, PricedFailBlock, BadCostBlock):
+    FlakyPricedBlock.calls = 0
+    for block in (PricedBlock, MeteredBlock, PricedFailBlock, BadCostBlock, FlakyPricedBlock):
         reg.register(block)
     return reg
 
@@ -315,3 +337,16 @@ def test_a_sub_graph_parked_by_an_approval_is_charged_before_and_after_once(
     # 'before' is replayed, not charged again; 'after' and 'tail' are new.
     assert _node_costs(open_session, run.id) == pytest.approx({"sub": 0.5, "tail": 0.25})
     assert _row(open_session, run.id).cost == pytest.approx(0.75)
+
+
+def test_each_attempt_of_a_retried_node_is_charged(
+        open_session: Opener, submit: Any, registry: BlockRegistry, settings: Settings,
+        now: datetime) -> None:
+    run = submit({"id": "retried-priced",
+                  "nodes": [{"id": "call", "block": "flaky_priced", "inputs": {"value": 1},
+                             "retry": {"max_attempts": 3, "backoff_s": 0}}]})
+    assert _run(open_session, run.id, registry, settings, now).state == "completed"
+    with open_session() as s:
+        attempts = sorted((n.node_attempt, n.state, n.cost) for n in node_runs.for_run(s, run.id))
+    assert attempts == [(1, "failed", 1.0), (2, "completed", 1.0)]
+    assert _row(open_session, run.id).cost == pytest.approx(2.0)
