@@ -26,6 +26,10 @@ class SubGraphBlock(Block):
     class Output(BaseModel):
         outputs: dict[str, Any] = Field(default_factory=dict, description="Its outputs.")
 
+    def cost_of(self, inputs: Any, outputs: list[tuple[str, Any]]) -> float:
+        """The nested graph's executions' costs (the engine adds them); nothing of its own."""
+        return 0.0
+
     def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
         if ctx.run_subgraph is None:
             raise RuntimeError("sub-graphs cannot run here: no engine was given to the block")

@@ -64,8 +64,9 @@ def test_builtin_costs() -> None:
     declared = {b.id: costs.declaration(b) for b in builtin_blocks()}
     assert declared["http_request"].amount == 1.0
     assert declared["write_file"].kind == "computed"
+    assert declared["subgraph"].description.startswith("The nested graph's executions' costs")
     assert all(d.kind == "fixed" and d.amount == 0.0 for bid, d in declared.items()
-               if bid not in ("http_request", "write_file"))
+               if bid not in ("http_request", "write_file", "subgraph"))
     block = WriteFileBlock()
     model = WriteFileBlock.Input(name="a.txt", content="x")
     assert costs.execution_cost(block, model, [("artifact", {"size": 10})]) == 1.0
