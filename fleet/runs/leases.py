@@ -50,12 +50,13 @@ def claim(session: Session, run_id: str, now: datetime, runtime_id: str,
 
     Not claimable means running elsewhere, waiting, terminal or unknown: the
     caller acknowledges the message and drops it. The claim, its event and the
-    read of the run's graph are one statement on PostgreSQL; a duplicate
-    delivery costs one UPDATE that matches nothing (no lock wait).
+    read of the run's graph are one statement on PostgreSQL, sent in autocommit
+    (one round trip); a duplicate delivery costs one UPDATE that matches nothing
+    (no lock wait).
     """
     begin_write(session, "claim")
     row = hotpath.claim(session, run_id, lease_id=new_id(), runtime_id=runtime_id,
-                        ttl_s=ttl_s, now=now)
+                        ttl_s=ttl_s, now=now, own_transaction=True)
     session.commit()
     if row is None:
         return None

@@ -75,15 +75,19 @@ def _dialect(session: Session) -> str:
 
 
 def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_s: float,
-          now: datetime) -> ClaimedRow | None:
+          now: datetime, own_transaction: bool = False) -> ClaimedRow | None:
     """Claim the queued run ``run_id`` (None when it is not claimable); does not commit.
 
     ``now`` is the lease clock: a worker passes the database's time (its own
     clock corrected by the offset it measures), tests pass a fixed instant.
+    ``own_transaction``: the caller commits right after and wrote nothing before,
+    so on PostgreSQL the one statement commits by itself (autocommit, one round
+    trip); on SQLite it changes nothing (the caller's ``BEGIN IMMEDIATE`` holds).
     """
     if _dialect(session) == "postgresql":
         pg_row = pgsql.claim(session, run_id, lease_id=lease_id, runtime_id=runtime_id,
-                             lease_until=now + timedelta(seconds=ttl_s), now=now)
+                             lease_until=now + timedelta(seconds=ttl_s), now=now,
+                             own_transaction=own_transaction)
         return ClaimedRow(*pg_row) if pg_row is not None else None
     values = {
         "state": "running", "lease_id": lease_id, "runtime_id": runtime_id,
