@@ -127,6 +127,7 @@ class MessageClaimerResult:
     dropped_statements: int  # SQL statements the dropped deliveries issued
     started: float  # wall-clock start and end (time.time())
     ended: float
+    cpu_s: float = 0.0  # this process's CPU time (user + system) while claiming
     errors: list[str] = field(default_factory=list)
 
 
@@ -163,7 +164,7 @@ def _claim_messages(database_url: str, runtime_id: str, source: mp.Queue, out: m
     result = MessageClaimerResult(runtime_id, [], 0.0, 0, 0.0, 0.0, 0, 0.0, 0.0)
     out.put("ready")
     go.wait()
-    result.started = time.time()
+    result.started, cpu = time.time(), time.process_time()
     while (batch := source.get()) is not None:
         for run_id in batch:
             before, t0 = statements[0], time.perf_counter()
@@ -183,7 +184,7 @@ def _claim_messages(database_url: str, runtime_id: str, source: mp.Queue, out: m
                 result.dropped_s += took
                 result.dropped_max_s = max(result.dropped_max_s, took)
                 result.dropped_statements += statements[0] - before
-    result.ended = time.time()
+    result.ended, result.cpu_s = time.time(), time.process_time() - cpu
     engine.dispose()
     out.put(result)
 
