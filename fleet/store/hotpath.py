@@ -74,6 +74,24 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+def may_claim(session: Session, run_id: str) -> bool:
+    """False when ``run_id`` is certainly not claimable now (not queued, or unknown).
+
+    For a duplicate delivery to cost one statement and no lock wait. On SQLite a
+    claim must take the database's write lock first (``BEGIN IMMEDIATE``), so a
+    redelivered message would queue behind every writer only to match nothing:
+    one read of the run's state (WAL readers wait for no one) settles it. On
+    PostgreSQL the claim's UPDATE of a row that is not queued already waits for
+    nothing, so this answers True without a query. True proves nothing: the
+    claim re-checks ``state = 'queued'`` under its lock. Does not commit; on
+    SQLite it begins a read transaction.
+    """
+    if _dialect(session) == "postgresql":
+        return True
+    state = session.execute(select(RUNS.c.state).where(RUNS.c.id == run_id)).scalar()
+    return state == "queued"
+
+
 def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_s: float,
           now: datetime, own_transaction: bool = False) -> ClaimedRow | None:
     """Claim the queued run ``run_id`` (None when it is not claimable); does not commit.

@@ -124,7 +124,7 @@ class MessageClaimerResult:
     dropped: int  # deliveries of a run that was not claimable (duplicates)
     dropped_s: float  # their total time
     dropped_max_s: float  # the slowest of them
-    dropped_statements: int  # SQL statements the dropped deliveries issued
+    dropped_statements: int  # SQL statements the dropped deliveries issued (not BEGIN)
     started: float  # wall-clock start and end (time.time())
     ended: float
     cpu_s: float = 0.0  # this process's CPU time (user + system) while claiming
@@ -155,8 +155,9 @@ def _claim_messages(database_url: str, runtime_id: str, source: mp.Queue, out: m
     statements = [0]
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _count(*_args: Any) -> None:
-        statements[0] += 1
+    def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):  # SQLite's, not a query
+            statements[0] += 1
 
     with engine.connect():  # connect before the start line, not after
         pass
