@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         migrate.upgrade(pg.url)
         engine = make_engine(pg.url, pool_size=2)
         client = redis.Redis.from_url(rds.url)
-        settings = Settings(database_url=pg.url, redis_url=rds.url,  # type: ignore[call-arg]
+        settings = Settings(database_url=pg.url, redis_url=rds.url,
                             _env_file=None)
         registry = default_registry()
         with Session(engine) as s:
