@@ -57,7 +57,8 @@ def claim(session: Session, run_id: str, now: datetime, runtime_id: str,
     """
     if not session.in_transaction():  # else begin_write refuses the session below
         claimable = hotpath.may_claim(session, run_id)
-        session.commit()  # end the read (no rollback: it would expire the caller's objects)
+        if session.in_transaction():  # SQLite read; on PostgreSQL nothing was begun
+            session.commit()  # end the read (no rollback: it would expire the caller's objects)
         if not claimable:  # a duplicate: dropped without taking the write lock
             return None
     begin_write(session, "claim")
