@@ -50,12 +50,20 @@ def claim(session: Session, run_id: str, now: datetime, runtime_id: str,
 
     Not claimable means running elsewhere, waiting, terminal or unknown: the
     caller acknowledges the message and drops it. The claim, its event and the
-    read of the run's graph are one statement on PostgreSQL; a duplicate
-    delivery costs one UPDATE that matches nothing (no lock wait).
+    read of the run's graph are one statement on PostgreSQL, sent in autocommit
+    (one round trip); a duplicate delivery costs one UPDATE that matches nothing
+    (no lock wait). On SQLite a read of the run's state first drops a duplicate
+    without queueing for the write lock.
     """
+    if not session.in_transaction():  # else begin_write refuses the session below
+        claimable = hotpath.may_claim(session, run_id)
+        if session.in_transaction():  # SQLite read; on PostgreSQL nothing was begun
+            session.commit()  # end the read (no rollback: it would expire the caller's objects)
+        if not claimable:  # a duplicate: dropped without taking the write lock
+            return None
     begin_write(session, "claim")
     row = hotpath.claim(session, run_id, lease_id=new_id(), runtime_id=runtime_id,
-                        ttl_s=ttl_s, now=now)
+                        ttl_s=ttl_s, now=now, own_transaction=True)
     session.commit()
     if row is None:
         return None

@@ -80,16 +80,38 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+def may_claim(session: Session, run_id: str) -> bool:
+    """False when ``run_id`` is certainly not claimable now (not queued, or unknown).
+
+    For a duplicate delivery to cost one statement and no lock wait. On SQLite a
+    claim must take the database's write lock first (``BEGIN IMMEDIATE``), so a
+    redelivered message would queue behind every writer only to match nothing:
+    one read of the run's state (WAL readers wait for no one) settles it. On
+    PostgreSQL the claim's UPDATE of a row that is not queued already waits for
+    nothing, so this answers True without a query. True proves nothing: the
+    claim re-checks ``state = 'queued'`` under its lock. Does not commit; on
+    SQLite it begins a read transaction.
+    """
+    if _dialect(session) == "postgresql":
+        return True
+    state = session.execute(select(RUNS.c.state).where(RUNS.c.id == run_id)).scalar()
+    return state == "queued"
+
+
 def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_s: float,
-          now: datetime) -> ClaimedRow | None:
+          now: datetime, own_transaction: bool = False) -> ClaimedRow | None:
     """Claim the queued run ``run_id`` (None when it is not claimable); does not commit.
 
     ``now`` is the lease clock: a worker passes the database's time (its own
     clock corrected by the offset it measures), tests pass a fixed instant.
+    ``own_transaction``: the caller commits right after and wrote nothing before,
+    so on PostgreSQL the one statement commits by itself (autocommit, one round
+    trip); on SQLite it changes nothing (the caller's ``BEGIN IMMEDIATE`` holds).
     """
     if _dialect(session) == "postgresql":
         pg_row = pgsql.claim(session, run_id, lease_id=lease_id, runtime_id=runtime_id,
-                             lease_until=now + timedelta(seconds=ttl_s), now=now)
+                             lease_until=now + timedelta(seconds=ttl_s), now=now,
+                             own_transaction=own_transaction)
         return ClaimedRow(*pg_row) if pg_row is not None else None
     values = {
         "state": "running", "lease_id": lease_id, "runtime_id": runtime_id,

@@ -63,10 +63,24 @@ FROM claimed c LEFT JOIN graphs g
 """
 
 
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str,
-          lease_until: datetime, now: datetime) -> tuple[Any, ...] | None:
+          lease_until: datetime, now: datetime,
+          own_transaction: bool = False) -> tuple[Any, ...] | None:
     """Claim, its event and the graph read in one statement: the row (CLAIMED + definition,
-    graph timeout), or None when the run is not queued."""
+    graph timeout), or None when the run is not queued.
+
+    ``own_transaction``: the claim is the whole transaction (the session has not begun
+    one), so it runs in autocommit: one round trip instead of BEGIN, the statement and
+    COMMIT. The statement is atomic on its own (its UPDATE and INSERT commit together or
+    not at all), and the row lock it takes is held for that statement only, so a
+    duplicate delivery waits at most for one statement, never for a client's COMMIT.
+    The pool resets the connection's autocommit when it is returned.
+    """
+    if own_transaction and not session.in_transaction():
+        session.connection(execution_options=_AUTOCOMMIT)
     row = _run(session, _CLAIM, {
         "run_id": run_id, "lease_id": lease_id, "runtime_id": runtime_id,
         "lease_until": _naive(lease_until), "now": _naive(now),

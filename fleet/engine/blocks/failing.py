@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,12 +11,29 @@ from pydantic import BaseModel, Field
 
 from fleet.engine.blocks.base import Block, BlockContext
 
-_calls: dict[tuple[str, str], int] = {}
+# (run id, node id) -> calls in this process, the most recently called last. Bounded:
+# a worker executes millions of runs over its life, and a counter per node of every
+# run it ever executed would grow without end; the oldest counts are forgotten
+# (a retry of the same run comes back within minutes, long before that).
+MAX_TRACKED = 10_000
+_calls: OrderedDict[tuple[str, str], int] = OrderedDict()
 _lock = threading.Lock()
 
 
+def count_call(run_id: str, node_id: str) -> int:
+    """Count one more call of the node for the run in this process; the count."""
+    key = (run_id, node_id)
+    with _lock:
+        n = _calls.pop(key, 0) + 1
+        _calls[key] = n
+        while len(_calls) > MAX_TRACKED:
+            _calls.popitem(last=False)
+    return n
+
+
 def calls(run_id: str, node_id: str) -> int:
-    """How many times the node has executed in this process for this run."""
+    """How many times the node has executed in this process for this run (0 once
+    forgotten: see MAX_TRACKED)."""
     with _lock:
         return _calls.get((run_id, node_id), 0)
 
@@ -37,9 +55,7 @@ class FailingBlock(Block):
         value: Any = Field(None, description="The value, when not failing.")
 
     def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
-        with _lock:
-            n = _calls.get((ctx.run_id, ctx.node_id), 0) + 1
-            _calls[(ctx.run_id, ctx.node_id)] = n
+        n = count_call(ctx.run_id, ctx.node_id)
         should_fail = (n == inputs.fail_on_call) if inputs.fail_on_call else inputs.fail
         if should_fail:
             raise RuntimeError(f"{inputs.message} (call {n})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from fleet.errors import LeaseLost
@@ -30,6 +31,25 @@ def test_claim_twice_is_refused(session: Session, now: datetime) -> None:
     assert leases.claim(session, run.id, now, "rt-1") is not None
     assert leases.claim(session, run.id, now, "rt-2") is None
     assert store.get(session, run.id, fresh=True).runtime_id == "rt-1"  # type: ignore[union-attr]
+
+
+def test_claim_is_its_own_transaction_and_leaves_the_connection_transactional(
+        engine: Engine, now: datetime) -> None:
+    # On PostgreSQL the claim runs in autocommit (one round trip); the pooled connection
+    # must come back as an ordinary transactional one: a later rollback still undoes.
+    with Session(engine, expire_on_commit=False) as s:
+        run, other = make_run(s, now), make_run(s, now)
+    with Session(engine, expire_on_commit=False) as s:
+        assert leases.claim(s, run.id, now, "rt-1") is not None
+        assert leases.claim(s, run.id, now, "rt-2") is None  # the duplicate delivery
+        store.update_where(s, [other.id], from_states=["queued"], values={"state": "cancelled"})
+        s.rollback()
+    with Session(engine, expire_on_commit=False) as s:
+        claimed, untouched = store.get(s, run.id), store.get(s, other.id)
+        assert claimed is not None and claimed.state == "running"
+        assert claimed.runtime_id == "rt-1" and claimed.attempt_count == 1
+        assert untouched is not None and untouched.state == "queued"
+        assert [e.to_state for e in store.events(s, run.id)] == ["running"]
 
 
 @pytest.mark.parametrize("state", ["completed", "waiting_tool", "cancelled"])

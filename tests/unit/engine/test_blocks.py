@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from fleet.engine.blocks import failing
 from fleet.engine.blocks.base import Block
 from fleet.engine.blocks.registry import BlockRegistry, builtin_blocks, default_registry
 from fleet.engine.memory import run_in_memory
@@ -84,6 +86,22 @@ def test_failing_block_fails_on_its_nth_call_only() -> None:
     assert result.status == "failed" and len(failed) == 1 and "(call 2)" in (failed[0].error or "")
     assert len(ok) == 1
     assert "on purpose" in failure("failing", {})
+
+
+def test_failing_blocks_call_counts_stay_bounded_over_many_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker executes millions of runs: the per-(run, node) counter must not keep them all.
+    monkeypatch.setattr(failing, "_calls", OrderedDict())
+    monkeypatch.setattr(failing, "MAX_TRACKED", 50)
+    for i in range(500):
+        assert failing.count_call(f"run-{i}", "f") == 1
+    assert len(failing._calls) == 50
+    assert failing.calls("run-499", "f") == 1 and failing.calls("run-0", "f") == 0
+    # a node called again is the most recent: it outlives older ones
+    failing.count_call("run-450", "f")
+    for i in range(500, 549):
+        failing.count_call(f"run-{i}", "f")
+    assert failing.calls("run-450", "f") == 2 and failing.calls("run-451", "f") == 0
 
 
 def test_invalid_runtime_input_names_the_pin() -> None:
