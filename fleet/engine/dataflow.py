@@ -27,11 +27,11 @@ running the block again.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures as cf
 import dataclasses
 import hashlib
 import inspect
 import json
+import queue
 import threading
 import time
 from collections import deque
@@ -420,7 +420,7 @@ class Dataflow:
         The nested executions' costs are charged to the calling execution (``ctx``).
         """
         graph = parse_valid(definition, self.registry)
-        check_inputs(definition, inputs, self.registry)
+        check_inputs(definition, inputs, self.registry, graph=graph)
         checkpoints, resumes = _nested_replay(state)
         flow = Dataflow(graph, resolve_inputs(graph, inputs), self.registry,
                         run_id=f"{self.run_id}/sub", concurrency=1, clock=self.clock,
@@ -461,11 +461,14 @@ class Dataflow:
             if not self._linked[nid]:
                 ready.append(self._new_execution(nid, self._base_inputs(nid), []))
         done: deque[Finished] = deque()
-        inflight: dict[cf.Future[Finished], Execution] = {}
+        # Blocks post what they did to one queue: cheaper to wait on than cf.wait, which
+        # installs a waiter on every future in flight at each wake-up.
+        posted: queue.SimpleQueue[tuple[Execution, Finished | None, BaseException | None]] = \
+            queue.SimpleQueue()
+        inflight: dict[str, Execution] = {}
         delayed: list[tuple[datetime, Execution]] = []  # retries waiting for their backoff
         halted = False  # a failure or suspension: launch nothing new
-        pool = cf.ThreadPoolExecutor(max_workers=self.concurrency,
-                                     thread_name_prefix=f"fleet-{self.run_id[:8]}")
+        pool = _Workers(self.concurrency, f"fleet-{self.run_id[:8]}")
         clean = False
         try:
             while True:
@@ -514,7 +517,8 @@ class Dataflow:
                         done.append(Finished(ex, "completed", list(cp.outputs), cp.started_at,
                                              cp.ended_at, replayed=True))
                     else:
-                        inflight[pool.submit(self._run_block, ex)] = ex
+                        inflight[ex.key] = ex
+                        pool.submit(self._run_and_post, ex, posted)
                 if done:
                     continue
                 if not inflight and (halted or not (ready or delayed)):
@@ -523,19 +527,37 @@ class Dataflow:
                     wait_s = (min(due for due, _ in delayed) - self.clock()).total_seconds()
                     self.sleep(min(max(wait_s, 0.0), RETRY_TICK_S))
                     continue
-                finished_now, _ = cf.wait(list(inflight), timeout=POLL_S,
-                                          return_when=cf.FIRST_COMPLETED)
+                try:
+                    got = [posted.get(timeout=POLL_S)]
+                except queue.Empty:
+                    continue
+                while True:
+                    try:
+                        got.append(posted.get_nowait())
+                    except queue.Empty:
+                        break
                 # Completion order within one wake-up is made stable for replays.
-                for fut in sorted(finished_now, key=lambda f: inflight[f].key):
-                    inflight.pop(fut)
-                    done.append(fut.result())  # a BaseException (a crash) propagates
+                for ex, finished, crash in sorted(got, key=lambda item: item[0].key):
+                    inflight.pop(ex.key)
+                    if finished is None:
+                        assert crash is not None
+                        raise crash  # a BaseException in a block (a crash) propagates
+                    done.append(finished)
             result.outputs = dict(self._outputs)
             clean = True
             return result
         finally:
             if not clean:
                 self.stop_event.set()
-            pool.shutdown(wait=clean, cancel_futures=True)
+            pool.close(wait=clean)
+
+    def _run_and_post(self, ex: Execution,
+                      posted: queue.SimpleQueue[tuple[Execution, Finished | None,
+                                                      BaseException | None]]) -> None:
+        try:
+            posted.put((ex, self._run_block(ex), None))
+        except BaseException as exc:  # handed to the loop, which re-raises it
+            posted.put((ex, None, exc))
 
     def _retry_in(self, fin: Finished) -> float | None:
         """Seconds before a failed attempt runs again (setting its note), or None."""
@@ -548,6 +570,61 @@ class Dataflow:
         fin.retry_note = retry_note(fin.execution.node_id, fin.attempt, policy, fin.error,
                                     delay)
         return delay
+
+
+class _Workers:
+    """At most ``size`` threads running the tasks given to :meth:`submit`, started as
+    needed. A ThreadPoolExecutor costs a future, a work item and a semaphore per task:
+    more than a trivial block takes to run."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._tasks: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = \
+            queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._pending = 0  # tasks given and not yet taken by a thread
+        self._waiting = 0  # threads waiting for a task (or about to)
+        self._dropping = False
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on a worker thread (a new one when no thread will take it)."""
+        with self._lock:
+            self._pending += 1
+            start = self._pending > self._waiting and len(self._threads) < self._size
+            if start:
+                self._waiting += 1
+        self._tasks.put((fn, args))
+        if start:
+            t = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}",
+                                 daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _work(self) -> None:
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            with self._lock:
+                self._waiting -= 1
+                self._pending -= 1
+            if not self._dropping:
+                fn, args = task
+                fn(*args)
+            with self._lock:
+                self._waiting += 1
+
+    def close(self, *, wait: bool) -> None:
+        """Stop the threads once their task is done; ``wait=False`` drops tasks not yet
+        started and returns at once (a block still running ends on its own)."""
+        self._dropping = not wait
+        for _ in self._threads:
+            self._tasks.put(None)
+        if wait:
+            for t in self._threads:
+                t.join()
 
 
 def _topological(nodes: list[str], upstream: dict[str, set[str]]) -> list[str]:

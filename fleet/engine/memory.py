@@ -20,7 +20,7 @@ def run_in_memory(definition: dict[str, Any], inputs: dict[str, Any] | None = No
     """
     given = dict(inputs or {})
     graph = parse_valid(definition, registry)
-    check_inputs(definition, given, registry)
+    check_inputs(definition, given, registry, graph=graph)
     limit = timeout_s if timeout_s is not None else graph.timeout_s
     deadline = clock() + timedelta(seconds=limit) if limit else None
     return Dataflow(graph, resolve_inputs(graph, given), registry, run_id=run_id,

@@ -20,7 +20,13 @@ from fleet.errors import InvalidInput
 
 def validate_graph(definition: dict[str, Any], registry: BlockRegistry) -> None:
     """Raise InvalidInput listing every problem of ``definition``; return when it is valid."""
-    problems = graph_problems(definition, registry)
+    parse_valid(definition, registry)
+
+
+def parse_valid(definition: dict[str, Any], registry: BlockRegistry) -> GraphDef:
+    """Parse and validate ``definition`` (parsed once); InvalidInput lists every problem."""
+    graph, problems = parse(definition)
+    _check(graph, registry, problems)
     if problems:
         name = definition.get("id") if isinstance(definition, dict) else None
         raise InvalidInput(
@@ -28,12 +34,6 @@ def validate_graph(definition: dict[str, Any], registry: BlockRegistry) -> None:
             f"{'s' if len(problems) != 1 else ''}); fix the graph file and try again",
             problems,
         )
-
-
-def parse_valid(definition: dict[str, Any], registry: BlockRegistry) -> GraphDef:
-    """Parse and validate ``definition``; InvalidInput lists every problem."""
-    validate_graph(definition, registry)
-    graph, _ = parse(definition)
     return graph
 
 
@@ -158,6 +158,12 @@ def _check_score_output(graph: GraphDef, blocks: Blocks, problems: list[str]) ->
 def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[str]:
     """Every problem of ``definition`` as readable lines (empty when valid)."""
     graph, problems = parse(definition)
+    _check(graph, registry, problems)
+    return problems
+
+
+def _check(graph: GraphDef, registry: BlockRegistry, problems: list[str]) -> None:
+    """Append every problem of the parsed ``graph`` to ``problems``."""
     blocks = _resolve_blocks(graph, registry, problems)
     linked = _check_links(graph, blocks, problems)
     bound = _check_graph_inputs(graph, blocks, problems)
@@ -168,7 +174,6 @@ def graph_problems(definition: dict[str, Any], registry: BlockRegistry) -> list[
     if cycle:
         problems.append(f"cycle: {' -> '.join(cycle)} (links may not loop back; "
                         "node and pin: " + ", ".join(_cycle_pins(graph, cycle)) + ")")
-    return problems
 
 
 def _cycle_pins(graph: GraphDef, cycle: list[str]) -> list[str]:
@@ -256,9 +261,14 @@ def types_compatible(src: Any, dst: Any) -> bool:
 
 
 def check_inputs(definition: dict[str, Any], inputs: dict[str, Any],
-                 registry: BlockRegistry) -> None:
-    """Raise InvalidInput for unknown inputs, missing required ones and wrong types."""
-    graph, parse_problems = parse(definition)
+                 registry: BlockRegistry, *, graph: GraphDef | None = None) -> None:
+    """Raise InvalidInput for unknown inputs, missing required ones and wrong types.
+
+    ``graph``: ``definition`` already parsed (and valid), so it is not parsed again.
+    """
+    parse_problems: list[str] = []
+    if graph is None:
+        graph, parse_problems = parse(definition)
     problems: list[str] = []
     if parse_problems:
         problems.extend(parse_problems)
