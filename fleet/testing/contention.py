@@ -96,22 +96,27 @@ def run_claimers(database_url: str, processes: int, timeout_s: float = 300) -> l
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()
     go = ctx.Event()
-    procs = [ctx.Process(target=_claim_until_empty,
-                         args=(database_url, f"claimer-{i}", queue, go))
-             for i in range(processes)]
+    return _start_together(ctx, [(_claim_until_empty, (database_url, f"claimer-{i}", queue, go))
+                                 for i in range(processes)], queue, go, timeout_s)
+
+
+def _start_together(ctx: Any, targets: list[tuple[Any, tuple[Any, ...]]], out: Any, go: Any,
+                    timeout_s: float) -> list[Any]:
+    """Start one process per (target, args); once every one says "ready" on ``out``, set
+    ``go``, then collect one result from each."""
+    procs = [ctx.Process(target=target, args=args) for target, args in targets]
     for p in procs:
         p.start()
     try:
         for _ in procs:  # every claimer imported and connected
-            assert queue.get(timeout=timeout_s) == "ready"
+            assert out.get(timeout=timeout_s) == "ready"
         go.set()
-        results = [queue.get(timeout=timeout_s) for _ in procs]
+        return [out.get(timeout=timeout_s) for _ in procs]
     finally:
         for p in procs:
             p.join(timeout=10)
             if p.is_alive():
                 p.kill()
-    return results
 
 
 @dataclass
@@ -202,22 +207,9 @@ def run_message_claimers(database_url: str, processes: int, messages: Sequence[s
         source.put(list(messages[start:start + prefetch]))
     for _ in range(processes):
         source.put(None)
-    procs = [ctx.Process(target=_claim_messages,
-                         args=(database_url, f"claimer-{i}", source, out, go))
-             for i in range(processes)]
-    for p in procs:
-        p.start()
-    try:
-        for _ in procs:  # every claimer imported and connected
-            assert out.get(timeout=timeout_s) == "ready"
-        go.set()
-        results = [out.get(timeout=timeout_s) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.kill()
-    return results
+    return _start_together(ctx, [(_claim_messages,
+                                  (database_url, f"claimer-{i}", source, out, go))
+                                 for i in range(processes)], out, go, timeout_s)
 
 
 def message_wall_seconds(results: Sequence[MessageClaimerResult]) -> float:
