@@ -162,6 +162,19 @@ class DevProcess:
         self.app.runtime.close()
 
 
+class _TwoWorkersFilter(logging.Filter):
+    """Drops Dramatiq's warning that a second ``_WorkerMiddleware`` joined the broker.
+
+    ``fleet dev`` runs two Workers on one broker (run threads and system threads, as the
+    Procfile's two processes do); each adds its own ``_WorkerMiddleware``, which consumes
+    only its Worker's queues, so the "may have unexpected results" line is noise here.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (str(record.msg).startswith("You're adding a middleware of the same type")
+                    and "_WorkerMiddleware" in repr(record.args))
+
+
 Declare = Callable[[FleetApp], dict[str, Any]]
 """Puts a set of actors on an application's broker (``actors.declare``, ``schedules.declare``)."""
 
@@ -174,6 +187,7 @@ def build(settings: Settings, *, declare_actors: Declare, declare_periodic: Decl
     periodic = list(declare_periodic(app).values())
     worker = Worker(app.broker, queues={settings.queue_name, settings.urgent_queue_name},
                     worker_threads=threads or settings.worker_threads)
+    app.broker.logger.addFilter(_TwoWorkersFilter())
     system = Worker(app.broker, queues={settings.system_queue_name},
                     worker_threads=settings.system_threads)
     return DevProcess(app=app, worker=worker, system=system, periodic=periodic)

@@ -92,6 +92,7 @@ def test_fleet_dev_runs_a_run_submitted_from_another_terminal(tmp_path: Path) ->
     assert f"run {run['id']} started: graph hello version 1, attempt 1" in text, text
     assert f"run {run['id']} attempt 1: completed (" in text, text
     assert "retrying" not in text and "Outcome(" not in text, text
+    assert "same type twice" not in text and "Traceback" not in text, text
     listed = subprocess.run(_fleet("runtimes", "list", "--json"), cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=30)
     [runtime] = json.loads(listed.stdout)
