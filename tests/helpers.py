@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session
 
+from fleet.engine.blocks.base import Block, BlockContext
 from fleet.store.models import Run
+
+
+class PassThrough(Block):
+    """Passes its ``value`` on; subclasses set ``id``, ``cost`` or ``cost_of``."""
+
+    id = "pass_through"
+    description = "Passes its value on."
+
+    class Input(BaseModel):
+        value: Any = None
+
+    class Output(BaseModel):
+        value: Any = None
+
+    def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
+        yield "value", inputs.value
 
 
 def make_run(session: Session, now: datetime, *, commit: bool = True, **fields: Any) -> Run:

@@ -24,26 +24,18 @@ from fleet.settings import Settings
 from fleet.store import node_runs
 from fleet.store import runs as run_store
 from fleet.store.models import Run
+from tests.helpers import PassThrough
 from tests.integration.runs.conftest import Probe, SimulatedCrash, make_registry
 
 Opener = Callable[[], Session]
 
 
-class PricedBlock(Block):
+class PricedBlock(PassThrough):
     """A fixed cost of 0.25 per execution; passes its value on."""
 
     id = "priced"
     description = "Costs 0.25 per execution."
     cost = 0.25
-
-    class Input(BaseModel):
-        value: Any = None
-
-    class Output(BaseModel):
-        value: Any = None
-
-    def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
-        yield "value", inputs.value
 
 
 class MeteredBlock(Block):

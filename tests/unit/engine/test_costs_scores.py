@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from fleet.engine import costs, scores
-from fleet.engine.blocks.base import Block, BlockContext
 from fleet.engine.blocks.files import WriteFileBlock
 from fleet.engine.blocks.http import HttpRequestBlock
 from fleet.engine.blocks.registry import BlockRegistry, builtin_blocks, default_registry
@@ -18,22 +15,13 @@ from fleet.engine.definition import parse
 from fleet.engine.memory import run_in_memory
 from fleet.engine.validate import graph_problems
 from fleet.errors import InvalidInput
+from tests.helpers import PassThrough
 
 REG = default_registry()
 
 
-class Echo(Block):
+class Echo(PassThrough):
     id = "echo"
-    description = "Passes its value on."
-
-    class Input(BaseModel):
-        value: Any = None
-
-    class Output(BaseModel):
-        value: Any = None
-
-    def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
-        yield "value", inputs.value
 
 
 class Fixed(Echo):
