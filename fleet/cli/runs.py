@@ -7,7 +7,8 @@ be shortened to any unique prefix. Exit codes: see :mod:`fleet.cli.errors`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -35,6 +36,8 @@ from fleet.store import runs as store
 from fleet.store.models import ACTIVE_STATES, Run, RunState
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from fleet.engine.blocks.registry import BlockRegistry
     from fleet.ports import RunSender
 
@@ -194,21 +197,31 @@ def _acted(run: Run, json_out: bool, verb: str) -> None:
     console.print(line)
 
 
+def _control(ctx: typer.Context, verb: str, run_ref: str, user: str | None, operator: bool,
+             json_out: bool, act: Callable[[Any, Session, str, str | None, CliContext], Run]
+             ) -> None:
+    """Resolve the acting user and the run, then ``act(control, session, run_id, owner,
+    cli)`` with the run-control services, and say what it did."""
+    cli = ctx_of(ctx)
+    owner = _owner(cli, user, operator, f"runs {verb} {run_ref}")
+    run_id = _run_id(cli, run_ref, owner)
+    # lazy: the run-control services load only for the commands that act on runs
+    from fleet.runs import control
+
+    with cli.session() as session:
+        run = act(control, session, run_id, owner, cli)
+    _acted(run, json_out, verb)
+
+
 @app.command("cancel")
 @handle_errors
 def cancel_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id or prefix."),
                user: str | None = USER, operator: bool = OPERATOR,
                json_out: bool = JSON) -> None:
     """Cancel a run: at once when queued or waiting, at the next node when running."""
-    cli = ctx_of(ctx)
-    owner = _owner(cli, user, operator, f"runs cancel {run_ref}")
-    run_id = _run_id(cli, run_ref, owner)
-    # lazy: the run-control services load only for the commands that act on runs
-    from fleet.runs import control
-
-    with cli.session() as session:
-        run = control.cancel(session, run_id, now=utcnow(), user_id=owner)
-    _acted(run, json_out, "cancel")
+    _control(ctx, "cancel", run_ref, user, operator, json_out,
+             lambda control, s, run_id, owner, _: control.cancel(
+                 s, run_id, now=utcnow(), user_id=owner))
 
 
 @app.command("approve")
@@ -217,15 +230,9 @@ def approve_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id 
                 user: str | None = USER, operator: bool = OPERATOR,
                 json_out: bool = JSON) -> None:
     """Approve a run waiting for approval; it resumes from its checkpoint."""
-    cli = ctx_of(ctx)
-    owner = _owner(cli, user, operator, f"runs approve {run_ref}")
-    run_id = _run_id(cli, run_ref, owner)
-    # lazy: the run-control services load only for the commands that act on runs
-    from fleet.runs import control
-
-    with cli.session() as session:
-        run = control.approve(session, run_id, now=utcnow(), send=_sender(cli), user_id=owner)
-    _acted(run, json_out, "approve")
+    _control(ctx, "approve", run_ref, user, operator, json_out,
+             lambda control, s, run_id, owner, cli: control.approve(
+                 s, run_id, now=utcnow(), send=_sender(cli), user_id=owner))
 
 
 @app.command("reject")
@@ -234,15 +241,9 @@ def reject_cmd(ctx: typer.Context, run_ref: str = typer.Argument(..., help="Id o
                user: str | None = USER, operator: bool = OPERATOR,
                json_out: bool = JSON) -> None:
     """Reject a run waiting for approval (it is cancelled)."""
-    cli = ctx_of(ctx)
-    owner = _owner(cli, user, operator, f"runs reject {run_ref}")
-    run_id = _run_id(cli, run_ref, owner)
-    # lazy: the run-control services load only for the commands that act on runs
-    from fleet.runs import control
-
-    with cli.session() as session:
-        run = control.reject(session, run_id, now=utcnow(), user_id=owner)
-    _acted(run, json_out, "reject")
+    _control(ctx, "reject", run_ref, user, operator, json_out,
+             lambda control, s, run_id, owner, _: control.reject(
+                 s, run_id, now=utcnow(), user_id=owner))
 
 
 @app.command("complete-tool")
@@ -255,17 +256,11 @@ def complete_tool_cmd(ctx: typer.Context,
                       user: str | None = USER, operator: bool = OPERATOR,
                       json_out: bool = JSON) -> None:
     """Deliver an external tool's result; the run resumes from its checkpoint."""
-    cli = ctx_of(ctx)
-    owner = _owner(cli, user, operator, f"runs complete-tool {run_ref}")
     value = read_json_value(output, "--output")
-    run_id = _run_id(cli, run_ref, owner)
-    # lazy: the run-control services load only for the commands that act on runs
-    from fleet.runs import control
-
-    with cli.session() as session:
-        run = control.complete_tool(session, run_id, node_id=node, output=value, now=utcnow(),
-                                    send=_sender(cli), user_id=owner)
-    _acted(run, json_out, "complete-tool")
+    _control(ctx, "complete-tool", run_ref, user, operator, json_out,
+             lambda control, s, run_id, owner, cli: control.complete_tool(
+                 s, run_id, node_id=node, output=value, now=utcnow(), send=_sender(cli),
+                 user_id=owner))
 
 
 @app.command("list")
