@@ -95,20 +95,11 @@ class FlakyPricedBlock(Block):
         yield "value", inputs.value
 
 
-class BadCostBlock(Block):
+class BadCostBlock(PassThrough):
     """Its cost function answers a negative amount."""
 
     id = "bad_cost"
     description = "A block whose cost cannot be known."
-
-    class Input(BaseModel):
-        value: Any = None
-
-    class Output(BaseModel):
-        value: Any = None
-
-    def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
-        yield "value", inputs.value
 
     def cost_of(self, inputs: Any, outputs: list[tuple[str, Any]]) -> float:
         return -1.0

@@ -7,32 +7,25 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel
-
 from fleet.clock import utcnow
 from fleet.engine import suspension
-from fleet.engine.blocks.base import Block, BlockContext
+from fleet.engine.blocks.base import BlockContext
 from fleet.engine.blocks.registry import BlockRegistry, builtin_blocks
 from fleet.engine.dataflow import Checkpoint, Dataflow, DataflowResult
 from fleet.engine.validate import parse_valid
+from tests.helpers import PassThrough
 
 CALLS: dict[str, int] = {}
 LOCK = threading.Lock()
 
 
-class Tally(Block):
+class Tally(PassThrough):
     """Counts its executions by node id; passes the value on."""
 
     id = "tally"
     description = "counts"
 
-    class Input(BaseModel):
-        value: Any = None
-
-    class Output(BaseModel):
-        value: Any = None
-
-    def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
+    def run(self, inputs: PassThrough.Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
         with LOCK:
             CALLS[ctx.node_id] = CALLS.get(ctx.node_id, 0) + 1
         yield "value", inputs.value
