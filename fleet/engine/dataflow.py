@@ -42,7 +42,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from fleet.engine import costs
+from fleet.engine import costs, threads
 from fleet.engine.blocks.base import Block, BlockContext, Suspend
 from fleet.engine.blocks.registry import BlockRegistry
 from fleet.engine.definition import GraphDef, LinkDef
@@ -468,7 +468,7 @@ class Dataflow:
         inflight: dict[str, Execution] = {}
         delayed: list[tuple[datetime, Execution]] = []  # retries waiting for their backoff
         halted = False  # a failure or suspension: launch nothing new
-        pool = _Workers(self.concurrency, f"fleet-{self.run_id[:8]}")
+        pool = threads.shared()
         clean = False
         try:
             while True:
@@ -516,6 +516,9 @@ class Dataflow:
                     if cp is not None:
                         done.append(Finished(ex, "completed", list(cp.outputs), cp.started_at,
                                              cp.ended_at, replayed=True))
+                    elif self._inline(ex):  # never waits: no hand-off to another thread
+                        done.append(self._run_block(ex))
+                        break  # its outcome first: a failure launches nothing more
                     else:
                         inflight[ex.key] = ex
                         pool.submit(self._run_and_post, ex, posted)
@@ -540,20 +543,29 @@ class Dataflow:
                 for ex, finished, crash in sorted(got, key=lambda item: item[0].key):
                     inflight.pop(ex.key)
                     if finished is None:
-                        assert crash is not None
+                        assert crash is not None, "a block was dropped from a live run"
                         raise crash  # a BaseException in a block (a crash) propagates
                     done.append(finished)
             result.outputs = dict(self._outputs)
             clean = True
             return result
         finally:
-            if not clean:
+            if not clean:  # blocks still running see the stop; those not started never do
                 self.stop_event.set()
-            pool.close(wait=clean)
+
+    def _inline(self, ex: Execution) -> bool:
+        """Whether this execution's block runs on the loop's own thread (it never waits)."""
+        try:
+            return self._blocks[ex.node_id].runs_inline(ex.inputs)
+        except Exception:  # a block's own test failed: the safe way
+            return False
 
     def _run_and_post(self, ex: Execution,
                       posted: queue.SimpleQueue[tuple[Execution, Finished | None,
                                                       BaseException | None]]) -> None:
+        if self.stop_event.is_set():  # the run ended before this block started
+            posted.put((ex, None, None))
+            return
         try:
             posted.put((ex, self._run_block(ex), None))
         except BaseException as exc:  # handed to the loop, which re-raises it
@@ -570,61 +582,6 @@ class Dataflow:
         fin.retry_note = retry_note(fin.execution.node_id, fin.attempt, policy, fin.error,
                                     delay)
         return delay
-
-
-class _Workers:
-    """At most ``size`` threads running the tasks given to :meth:`submit`, started as
-    needed. A ThreadPoolExecutor costs a future, a work item and a semaphore per task:
-    more than a trivial block takes to run."""
-
-    def __init__(self, size: int, name: str) -> None:
-        self._size = size
-        self._name = name
-        self._tasks: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = \
-            queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._pending = 0  # tasks given and not yet taken by a thread
-        self._waiting = 0  # threads waiting for a task (or about to)
-        self._dropping = False
-
-    def submit(self, fn: Callable[..., None], *args: Any) -> None:
-        """Run ``fn(*args)`` on a worker thread (a new one when no thread will take it)."""
-        with self._lock:
-            self._pending += 1
-            start = self._pending > self._waiting and len(self._threads) < self._size
-            if start:
-                self._waiting += 1
-        self._tasks.put((fn, args))
-        if start:
-            t = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}",
-                                 daemon=True)
-            self._threads.append(t)
-            t.start()
-
-    def _work(self) -> None:
-        while True:
-            task = self._tasks.get()
-            if task is None:
-                return
-            with self._lock:
-                self._waiting -= 1
-                self._pending -= 1
-            if not self._dropping:
-                fn, args = task
-                fn(*args)
-            with self._lock:
-                self._waiting += 1
-
-    def close(self, *, wait: bool) -> None:
-        """Stop the threads once their task is done; ``wait=False`` drops tasks not yet
-        started and returns at once (a block still running ends on its own)."""
-        self._dropping = not wait
-        for _ in self._threads:
-            self._tasks.put(None)
-        if wait:
-            for t in self._threads:
-                t.join()
 
 
 def _topological(nodes: list[str], upstream: dict[str, set[str]]) -> list[str]:

@@ -98,6 +98,18 @@ def _apply(session: Session, writes: Sequence[_Write]) -> None:
     hotpath.add_events(session, [e for w in live for e in w.events])
 
 
+def _apply_pipelined(session: Session, writes: Sequence[_Write]) -> None:
+    """:func:`_apply` and its commit in one round trip (PostgreSQL)."""
+    held = hotpath.write_pipelined(
+        session, [(w.run_id, w.lease_id) for w in writes],
+        [(w.lease_id, w.node_run) for w in writes if w.node_run is not None],
+        [(w.lease_id, e) for w in writes for e in w.events],
+        [(w.run_id, w.lease_id, w.run_values) for w in writes if w.run_values is not None])
+    for w in writes:
+        key = (w.run_id, w.lease_id)
+        w.result = Written(key in held, held.get(key, False))
+
+
 class RunWriter:
     """Checkpoints and finishes of one process, committed together when they coincide.
 
@@ -211,6 +223,9 @@ class RunWriter:
     def _transaction(self, batch: list[_Write]) -> None:
         def once() -> None:
             with self.open_session() as session:
+                if hotpath.pipelined(session):
+                    _apply_pipelined(session, batch)
+                    return
                 begin_write(session, "run writes")
                 _apply(session, batch)
                 session.commit()

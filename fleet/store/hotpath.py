@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, select, tuple_, update
+from sqlalchemy import Engine, Table, and_, insert, select, tuple_, update
 from sqlmodel import Session
 
 from fleet.store import pgsql
@@ -225,6 +225,28 @@ def finish_many(session: Session,
         if session.execute(stmt).first() is not None:
             done.add(run_id)
     return done
+
+
+def pipelined(session: Session) -> bool:
+    """Whether :func:`write_pipelined` serves this session's database (PostgreSQL)."""
+    return _dialect(session) == "postgresql"
+
+
+def write_pipelined(session: Session, leases: Sequence[tuple[str, str]],
+                    node_rows: Sequence[tuple[str, dict[str, Any]]],
+                    event_rows: Sequence[tuple[str, dict[str, Any]]],
+                    finishes: Sequence[tuple[str, str, dict[str, Any]]]
+                    ) -> dict[tuple[str, str], bool]:
+    """PostgreSQL: what :func:`fence`, :func:`save_node_runs`, :func:`add_events` and
+    :func:`finish_many` do, as one transaction sent in one round trip and committed
+    (on a pooled connection of the session's engine, not the session's own). Node runs
+    and events come as ``(lease id, row)``: a row whose run lost that lease is not
+    written. Returns the leases held, with their ``cancel_requested``."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    return pgsql.write_batch(engine, RUNS, NODE_RUNS, EVENTS, leases, node_rows, event_rows,
+                             finishes, node_conflict=("run_id", "exec_key"),
+                             node_accumulate=("cost",), sums=pgsql.RUN_COST_SUM)
 
 
 def claimed_row(run_id: str, lease_id: str) -> Any:

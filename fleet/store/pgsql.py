@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Engine, Table
 from sqlmodel import Session
 
+from fleet.store import pgdriver
 from fleet.store.bulk import payload, recordset
 from fleet.store.models import ACTIVE_PREDICATE
 
@@ -79,13 +80,13 @@ def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str,
     duplicate delivery waits at most for one statement, never for a client's COMMIT.
     The pool resets the connection's autocommit when it is returned.
     """
-    if own_transaction and not session.in_transaction():
-        session.connection(execution_options=_AUTOCOMMIT)
-    row = _run(session, _CLAIM, {
+    connection = (session.connection(execution_options=_AUTOCOMMIT)
+                  if own_transaction and not session.in_transaction() else session.connection())
+    rows = pgdriver.fetch(connection, _CLAIM, {
         "run_id": run_id, "lease_id": lease_id, "runtime_id": runtime_id,
         "lease_until": _naive(lease_until), "now": _naive(now),
-        "detail": f"claimed by runtime {runtime_id}, attempt "}).first()
-    return None if row is None else tuple(_aware(v) for v in row)
+        "detail": f"claimed by runtime {runtime_id}, attempt "})
+    return tuple(_aware(v) for v in rows[0]) if rows else None
 
 
 _ACTIVE_RUNS = f"""
@@ -119,12 +120,19 @@ def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str
     return {(r[0], r[1]): bool(r[2]) for r in rows}
 
 
+# A guarded insert writes a row only while its run still holds the row's lease ("_lease").
+_HOLDS = (" WHERE EXISTS (SELECT 1 FROM runs AS h WHERE h.id = r.run_id "
+          "AND h.lease_id = r._lease AND h.state = 'running')")
+
+
 @cache
 def _insert_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...],
-                protect_state: str | None, accumulate: tuple[str, ...] = ()) -> str:
+                protect_state: str | None, accumulate: tuple[str, ...] = (),
+                guarded: bool = False) -> str:
     cols = ", ".join(f'"{c}"' for c in columns)
     sql = (f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM '
-           f"json_to_recordset(%(rows)s::json) AS r({recordset(table, columns)})")
+           f"json_to_recordset(%(rows)s::json) AS r({recordset(table, columns)}"
+           + (', "_lease" text)' + _HOLDS if guarded else ")"))
     if conflict:
         sets = ", ".join(f'"{c}" = "{table.name}"."{c}" + EXCLUDED."{c}"' if c in accumulate
                          else f'"{c}" = EXCLUDED."{c}"' for c in columns
@@ -161,19 +169,64 @@ def _finish_sql(table: Table, columns: tuple[str, ...], sums: tuple[str, ...]) -
             "RETURNING t.id")
 
 
+def _finish_shapes(finishes: Sequence[tuple[str, str, dict[str, Any]]]
+                   ) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """The finishes' rows grouped by column set (one statement each)."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for run_id, lease_id, values in finishes:
+        shapes.setdefault(tuple(sorted(values)), []).append(
+            {"_run": run_id, "_lease": lease_id, **values})
+    return shapes
+
+
 def finish_many(session: Session, table: Table,
                 finishes: Sequence[tuple[str, str, dict[str, Any]]], *,
                 sums: tuple[str, ...] = ()) -> set[str]:
     """Write each running run's next state under its lease, one statement per column set,
     plus the derived ``sums`` (SET clauses over the updated row ``t``); the run ids written
     (a missing one lost its lease)."""
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for run_id, lease_id, values in finishes:
-        shapes.setdefault(tuple(sorted(values)), []).append(
-            {"_run": run_id, "_lease": lease_id, **values})
     done: set[str] = set()
-    for columns, rows in shapes.items():
+    for columns, rows in _finish_shapes(finishes).items():
         found = _run(session, _finish_sql(table, columns, sums),
                      {"rows": payload(rows, ("_run", "_lease", *columns))}).all()
         done.update(r[0] for r in found)
     return done
+
+
+def write_batch(engine: Engine, runs: Table, node_runs: Table, events: Table,
+                leases: Sequence[tuple[str, str]],
+                node_rows: Sequence[tuple[str, dict[str, Any]]],
+                event_rows: Sequence[tuple[str, dict[str, Any]]],
+                finishes: Sequence[tuple[str, str, dict[str, Any]]], *,
+                node_conflict: tuple[str, ...], node_accumulate: tuple[str, ...],
+                sums: tuple[str, ...]) -> dict[tuple[str, str], bool]:
+    """Checkpoints and finishes of many runs in ONE transaction and one round trip.
+
+    The fence (:data:`_FENCE`) locks the runs whose ``leases`` still hold; node runs
+    and events (each ``(lease id, row)``) are inserted only for a run that holds the
+    row's lease (a guarded insert: the fence's answer is not known before the pipeline
+    is sent), node runs before the finishes (a finish sums its run's node run costs)
+    and events before them (their guard wants the run still running). Returns the
+    fence's answer: ``(run id, lease id) -> cancel_requested`` for the leases held.
+    """
+    pairs = sorted(set(leases))  # one lock order for every writer
+    with pgdriver.pipeline(engine) as pipe:
+        fenced = pipe.send(_FENCE, {"ids": [p[0] for p in pairs],
+                                    "leases": [p[1] for p in pairs]})
+        if node_rows:
+            # one statement may touch a row once: the last write of an execution wins
+            last = {(r["run_id"], r["exec_key"]): {**r, "_lease": lease}
+                    for lease, r in node_rows}
+            columns = tuple(node_rows[0][1])
+            pipe.send(_insert_sql(node_runs, columns, node_conflict, "completed",
+                                  node_accumulate, guarded=True),
+                      {"rows": payload(list(last.values()), (*columns, "_lease"))})
+        if event_rows:
+            columns = tuple(event_rows[0][1])
+            pipe.send(_insert_sql(events, columns, (), None, guarded=True),
+                      {"rows": payload([{**r, "_lease": lease} for lease, r in event_rows],
+                                       (*columns, "_lease"))})
+        for columns, rows in _finish_shapes(finishes).items():
+            pipe.send(_finish_sql(runs, columns, sums),
+                      {"rows": payload(rows, ("_run", "_lease", *columns))})
+    return {(r[0], r[1]): bool(r[2]) for r in fenced.rows}

@@ -14,6 +14,7 @@ class ApprovalBlock(Block):
     """Suspend the run; approving emits ``approved=True`` and passes ``data`` on."""
 
     id = "approval"
+    inline = True  # never waits
     description = ("Human approval: the run waits (holding no worker) until approved, then "
                    "emits approved and data; rejecting cancels the run.")
 

@@ -22,6 +22,7 @@ class BranchBlock(Block):
     """Emit ``value`` on ``true`` when ``value <op> compare`` holds, else on ``false``."""
 
     id = "branch"
+    inline = True  # never waits
     description = ("Condition: emit the value on 'true' or 'false'. Operators: truthy, eq, ne, "
                    "gt, ge, lt, le, contains.")
 

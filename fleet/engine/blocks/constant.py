@@ -14,6 +14,7 @@ class ConstantBlock(Block):
     """Emit ``value`` once, or each element of ``items`` in turn."""
 
     id = "constant"
+    inline = True  # never waits
     description = "Emit a static value, or each element of a list (one execution downstream each)."
 
     class Input(BaseModel):

@@ -23,6 +23,11 @@ class DelayBlock(Block):
     class Output(BaseModel):
         value: Any = Field(None, description="The value, after the wait.")
 
+    @classmethod
+    def runs_inline(cls, inputs: dict[str, Any]) -> bool:
+        """A zero delay never waits: it is a pass-through, run on the run's own thread."""
+        return inputs.get("seconds") in (0, 0.0)
+
     def run(self, inputs: Input, ctx: BlockContext) -> Iterator[tuple[str, Any]]:
         if not ctx.sleep(inputs.seconds):
             raise InterruptedError("delay interrupted: the run was stopped")

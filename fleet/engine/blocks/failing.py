@@ -42,6 +42,7 @@ class FailingBlock(Block):
     """Raise ``message``; with ``fail_on_call`` only on that call of this node in this run."""
 
     id = "failing"
+    inline = True  # never waits
     description = ("Fails on purpose: always (fail=true), or only on its Nth call for a node "
                    "of a run (fail_on_call=N); otherwise passes the value on.")
 

@@ -35,6 +35,7 @@ class JsonFieldBlock(Block):
     """Emit the field at ``path`` on ``value``, or the path on ``missing``."""
 
     id = "json_field"
+    inline = True  # never waits
     description = ("Extract a field from JSON data (a dict/list or a JSON string) by a dotted "
                    "path such as 'items.0.name'.")
 

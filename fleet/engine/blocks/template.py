@@ -14,6 +14,7 @@ class TemplateBlock(Block):
     """Render ``template`` with ``str.format`` using ``values`` and ``value``."""
 
     id = "template"
+    inline = True  # never waits
     description = "Render a text template: {value} and {name} for each entry of values."
 
     class Input(BaseModel):

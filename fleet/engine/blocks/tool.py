@@ -14,6 +14,7 @@ class ToolCallBlock(Block):
     """Suspend the run until the tool's result is posted; then emit it on ``result``."""
 
     id = "tool"
+    inline = True  # never waits
     description = ("External tool call: the run waits (holding no worker) until the tool's "
                    "result is delivered, then emits it on result.")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fleet.engine import threads
 from fleet.engine.blocks import failing
 from fleet.engine.blocks.base import Block
 from fleet.engine.blocks.registry import BlockRegistry, builtin_blocks, default_registry
@@ -232,10 +233,10 @@ def test_a_timed_out_run_cancels_a_slow_http_request(http_url: str) -> None:
                              "inputs": {"url": f"{http_url}/slow", "timeout_s": 30}}]}
     result = run_in_memory(definition, registry=REG, run_id="cancelme")
     assert result.status == "timeout"
-    # The block's thread got the signal and ended: it is not left waiting on the
-    # server's 5 s (nor httpx's 30 s) on an abandoned thread.
+    # The block got the signal and ended: its thread is not left waiting on the
+    # server's 5 s (nor httpx's 30 s) for a run that is over.
     deadline = time.monotonic() + 2
-    while any(th.name.startswith("fleet-cancelme") for th in threading.enumerate()):
+    while threads.shared().busy:
         assert time.monotonic() < deadline, "the http_request block kept running"
         time.sleep(0.05)
     assert not _SLOW_DONE.is_set()

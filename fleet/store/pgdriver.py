@@ -1,0 +1,114 @@
+"""PostgreSQL statements through psycopg's own cursor: the worker's hot path.
+
+For the few statements every run issues (its claim, its checkpoints and its
+finish), SQLAlchemy's execution context, result metadata and session
+bookkeeping cost more client CPU than psycopg spends sending the statement and
+reading its rows, on a worker that is bound by the GIL. Here those statements
+go straight to the driver connection that SQLAlchemy's pool lends, and a
+group of writes travels as one pipeline (psycopg's pipeline mode: every
+statement and the COMMIT in one round trip).
+
+Errors are translated as SQLAlchemy would (:class:`sqlalchemy.exc.DBAPIError`
+subclasses; a broken connection is invalidated and its error marked so), so
+:func:`fleet.store.db.with_retry` retries an outage here as everywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, StatementError
+
+
+def _translate(exc: psycopg.Error, sql: str, broken: bool) -> StatementError:
+    """The SQLAlchemy error for ``exc`` (a DBAPIError subclass: OperationalError...)."""
+    return DBAPIError.instance(sql, None, exc, psycopg.Error, connection_invalidated=broken)
+
+
+def _broken(exc: psycopg.Error, conn: psycopg.Connection[Any]) -> bool:
+    return isinstance(exc, psycopg.OperationalError) or conn.closed or conn.broken
+
+
+def fetch(connection: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one statement on ``connection``'s driver connection; its rows (none for a
+    statement without ``RETURNING``). The SQLAlchemy connection keeps its transaction
+    state: call it in autocommit, or inside a transaction the caller commits."""
+    fairy = connection.connection
+    conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params, prepare=True)
+            return cur.fetchall() if cur.description is not None else []
+    except psycopg.Error as exc:
+        broken = _broken(exc, conn)
+        if broken:
+            connection.invalidate(exc)
+        raise _translate(exc, sql, broken) from exc
+
+
+class Sent:
+    """One statement of a pipeline; its ``rows`` once the pipeline has committed."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor: psycopg.Cursor[Any] | None = cursor
+        self.rows: list[tuple[Any, ...]] = []
+
+    def collect(self) -> None:
+        """Read the statement's rows (the pipeline has been synced) and free its cursor."""
+        if self._cursor is not None:
+            cur, self._cursor = self._cursor, None
+            with cur:
+                self.rows = cur.fetchall() if cur.description is not None else []
+
+
+class Pipeline:
+    """Statements queued on one driver connection, sent together; see :func:`pipeline`."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self.sent: list[Sent] = []
+        self.last_sql = ""
+
+    def send(self, sql: str, params: dict[str, Any]) -> Sent:
+        """Queue one statement; its rows are in ``.rows`` once the block has committed."""
+        self.last_sql = sql
+        cur = self._conn.cursor()
+        cur.execute(sql, params, prepare=True)
+        one = Sent(cur)
+        self.sent.append(one)
+        return one
+
+
+@contextmanager
+def pipeline(engine: Engine) -> Iterator[Pipeline]:
+    """One transaction on a pooled connection, in pipeline mode: the statements queued in
+    the block and the COMMIT at its end go out together and are answered in one round trip.
+    An error rolls the whole transaction back and is raised as SQLAlchemy would raise it."""
+    fairy = engine.raw_connection()
+    conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
+    sent = Pipeline(conn)
+    try:
+        try:
+            with conn.pipeline():
+                yield sent
+                conn.commit()  # sends COMMIT and syncs: every result is in
+                for one in sent.sent:
+                    one.collect()
+        except psycopg.Error as exc:
+            broken = _broken(exc, conn)
+            if broken:
+                fairy.invalidate(exc)
+            else:
+                conn.rollback()
+            raise _translate(exc, sent.last_sql, broken) from exc
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+    finally:
+        fairy.close()  # back to the pool (nothing to reset: committed or rolled back)
