@@ -134,16 +134,22 @@ _active = SecretSet()
 def remember(values: Iterable[str]) -> None:
     """Mask ``values`` in every log record and :func:`redact` result until :func:`forget`."""
     global _active
+    values = [v for v in values if len(v) >= MIN_SECRET_CHARS]
+    if not values:
+        return
     with _active_lock:
-        _active_counts.update(v for v in values if len(v) >= MIN_SECRET_CHARS)
+        _active_counts.update(values)
         _active = SecretSet(_active_counts)
 
 
 def forget(values: Iterable[str]) -> None:
     """Undo one :func:`remember` of ``values`` (another holder may still keep them masked)."""
     global _active
+    values = [v for v in values if len(v) >= MIN_SECRET_CHARS]
+    if not values:  # most runs use no secret: nothing to rebuild
+        return
     with _active_lock:
-        _active_counts.subtract(v for v in values if len(v) >= MIN_SECRET_CHARS)
+        _active_counts.subtract(values)
         for v in [v for v, n in _active_counts.items() if n <= 0]:
             del _active_counts[v]
         _active = SecretSet(_active_counts)

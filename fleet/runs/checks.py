@@ -38,8 +38,9 @@ def input_size(inputs: Any) -> int:
 
 
 def input_problems(definition: dict[str, Any], inputs: Any, registry: BlockRegistry,
-                   max_input_bytes: int) -> list[str]:
-    """Every problem of ``inputs`` for the graph: shape, size, names, required, types."""
+                   max_input_bytes: int, *, graph: GraphDef | None = None) -> list[str]:
+    """Every problem of ``inputs`` for the graph: shape, size, names, required, types.
+    ``graph``: the definition already parsed (it is not parsed again)."""
     if not isinstance(inputs, dict):
         return [f"inputs must be a JSON object of name -> value, not {type(inputs).__name__}"]
     problems: list[str] = []
@@ -51,7 +52,7 @@ def input_problems(definition: dict[str, Any], inputs: Any, registry: BlockRegis
         problems.append(f"inputs are {size} bytes, over the limit of {max_input_bytes} bytes "
                         "(FLEET_MAX_INPUT_BYTES); pass large data as an artifact")
     try:
-        check_inputs(definition, inputs, registry)
+        check_inputs(definition, inputs, registry, graph=graph)
     except InvalidInput as exc:
         problems.extend(_problems(exc))
     return problems

@@ -254,7 +254,7 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
                        error_detail="the run's graph version no longer exists")
     graph_problems, parsed = versions.get(loaded.graph_key, loaded.definition, registry)
     problems = graph_problems or [f"inputs: {p}" for p in checks.input_problems(
-        loaded.definition, loaded.inputs, registry, settings.max_input_bytes)]
+        loaded.definition, loaded.inputs, registry, settings.max_input_bytes, graph=parsed)]
     if problems:
         return _finish(writer, lease, loaded, RunState.FAILED, clock(),
                        error_code=RUN_INVALID_GRAPH,

@@ -64,7 +64,8 @@ def claim(session: Session, run_id: str, now: datetime, runtime_id: str,
     begin_write(session, "claim")
     row = hotpath.claim(session, run_id, lease_id=new_id(), runtime_id=runtime_id,
                         ttl_s=ttl_s, now=now, own_transaction=True)
-    session.commit()
+    if session.in_transaction():  # SQLite; on PostgreSQL the claim committed on its own
+        session.commit()
     if row is None:
         return None
     return Lease(row.id, row.lease_id, row.lease_until, row.attempt_count, row)

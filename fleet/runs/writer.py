@@ -50,6 +50,27 @@ class Written:
     cancel_requested: bool = False
 
 
+class _Done:
+    """Set once, waited on by one thread: a held lock (an Event costs a Condition and a
+    notify per write, a measurable share of the writer's time)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return not self._lock.locked()
+
+    def wait(self) -> None:
+        with self._lock:  # blocks until set; released at once for any later wait
+            pass
+
+
 @dataclass
 class _Write:
     run_id: str
@@ -57,7 +78,7 @@ class _Write:
     node_run: dict[str, Any] | None = None  # a checkpoint
     run_values: dict[str, Any] | None = None  # a final (or waiting) state
     events: list[dict[str, Any]] = field(default_factory=list)
-    done: threading.Event = field(default_factory=threading.Event)
+    done: _Done = field(default_factory=_Done)
     result: Written | None = None
     error: BaseException | None = None
 

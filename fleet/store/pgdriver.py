@@ -51,6 +51,29 @@ def fetch(connection: Connection, sql: str, params: dict[str, Any]) -> list[tupl
         raise _translate(exc, sql, broken) from exc
 
 
+def fetch_alone(engine: Engine, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one statement as its own transaction (autocommit) on a pooled connection,
+    without a session: one round trip; its rows."""
+    fairy = engine.raw_connection()
+    conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
+    try:
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params, prepare=True)
+                return cur.fetchall() if cur.description is not None else []
+        finally:
+            if not conn.closed:
+                conn.autocommit = False  # the pool lends connections in transaction mode
+    except psycopg.Error as exc:
+        broken = _broken(exc, conn)
+        if broken:
+            fairy.invalidate(exc)
+        raise _translate(exc, sql, broken) from exc
+    finally:
+        fairy.close()
+
+
 class Sent:
     """One statement of a pipeline; its ``rows`` once the pipeline has committed."""
 

@@ -64,9 +64,6 @@ FROM claimed c LEFT JOIN graphs g
 """
 
 
-_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
-
-
 def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str,
           lease_until: datetime, now: datetime,
           own_transaction: bool = False) -> tuple[Any, ...] | None:
@@ -78,14 +75,17 @@ def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str,
     COMMIT. The statement is atomic on its own (its UPDATE and INSERT commit together or
     not at all), and the row lock it takes is held for that statement only, so a
     duplicate delivery waits at most for one statement, never for a client's COMMIT.
-    The pool resets the connection's autocommit when it is returned.
+    It goes to a pooled connection directly, without the session's transaction.
     """
-    connection = (session.connection(execution_options=_AUTOCOMMIT)
-                  if own_transaction and not session.in_transaction() else session.connection())
-    rows = pgdriver.fetch(connection, _CLAIM, {
-        "run_id": run_id, "lease_id": lease_id, "runtime_id": runtime_id,
-        "lease_until": _naive(lease_until), "now": _naive(now),
-        "detail": f"claimed by runtime {runtime_id}, attempt "})
+    params = {"run_id": run_id, "lease_id": lease_id, "runtime_id": runtime_id,
+              "lease_until": _naive(lease_until), "now": _naive(now),
+              "detail": f"claimed by runtime {runtime_id}, attempt "}
+    if own_transaction and not session.in_transaction():
+        engine = session.get_bind()
+        assert isinstance(engine, Engine)
+        rows = pgdriver.fetch_alone(engine, _CLAIM, params)
+    else:
+        rows = pgdriver.fetch(session.connection(), _CLAIM, params)
     return tuple(_aware(v) for v in rows[0]) if rows else None
 
 
@@ -104,11 +104,15 @@ def active_runs(session: Session, schedule_ids: Sequence[str]) -> list[tuple[str
     return [tuple(r) for r in _run(session, _ACTIVE_RUNS, {"ids": list(schedule_ids)}).all()]
 
 
+# A row lock, not a no-op UPDATE: an UPDATE writes a new version of the run's row
+# (and, when it cannot be HOT, an entry in every index of ``runs``) for nothing.
 _FENCE = """
-UPDATE runs SET lease_id = runs.lease_id
-FROM unnest(%(ids)s::text[], %(leases)s::text[]) AS w(id, lease)
-WHERE runs.id = w.id AND runs.lease_id = w.lease AND runs.state = 'running'
-RETURNING runs.id, runs.lease_id, runs.cancel_requested
+SELECT runs.id, runs.lease_id, runs.cancel_requested
+FROM runs JOIN unnest(%(ids)s::text[], %(leases)s::text[]) AS w(id, lease)
+  ON runs.id = w.id AND runs.lease_id = w.lease
+WHERE runs.state = 'running'
+ORDER BY runs.id
+FOR NO KEY UPDATE OF runs
 """
 
 
