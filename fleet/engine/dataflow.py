@@ -56,8 +56,13 @@ POLL_S = 0.02
 RETRY_TICK_S = 0.05  # the longest sleep while only retries wait: stops are checked between
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def to_jsonable(value: Any) -> Any:
     """``value`` as plain JSON data (models dumped, unknown objects as text)."""
+    if type(value) in _SCALARS:
+        return value  # already what the JSON round trip below would give back
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     return json.loads(json.dumps(value, default=str))
@@ -282,10 +287,8 @@ class Dataflow:
             required = [p for p in required if p not in self._optional[node_id]
                         or not self._pin_sources[(node_id, p)] <= settled]
         while any(fresh.values()):
-            missing = [p for p in required
-                       if p not in base and not fresh.get(p) and p not in last]
-            if missing:
-                break
+            if any(p not in base and not fresh.get(p) and p not in last for p in required):
+                break  # a pin still waits for its value
             values, parents = dict(base), []
             for pin in self._linked[node_id]:
                 queue = fresh.get(pin)
