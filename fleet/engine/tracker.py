@@ -21,8 +21,14 @@ def _dt(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value is not None else None
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _shallow(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:  # dataclasses.fields() per call cost a run more than its JSON
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {name: getattr(obj, name) for name in names}
 
 
 def _parse_dt(value: str | None) -> datetime | None:

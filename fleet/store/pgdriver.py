@@ -35,15 +35,15 @@ def _broken(exc: psycopg.Error, conn: psycopg.Connection[Any]) -> bool:
 
 
 def fetch(connection: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run one statement on ``connection``'s driver connection; its rows (none for a
-    statement without ``RETURNING``). The SQLAlchemy connection keeps its transaction
+    """Run one statement that returns rows (a SELECT, a ``RETURNING``) on ``connection``'s
+    driver connection; its rows. The SQLAlchemy connection keeps its transaction
     state: call it in autocommit, or inside a transaction the caller commits."""
     fairy = connection.connection
     conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
     try:
         with conn.cursor() as cur:
             cur.execute(sql, params, prepare=True)
-            return cur.fetchall() if cur.description is not None else []
+            return cur.fetchall()
     except psycopg.Error as exc:
         broken = _broken(exc, conn)
         if broken:
@@ -52,8 +52,8 @@ def fetch(connection: Connection, sql: str, params: dict[str, Any]) -> list[tupl
 
 
 def fetch_alone(engine: Engine, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run one statement as its own transaction (autocommit) on a pooled connection,
-    without a session: one round trip; its rows."""
+    """Run one statement that returns rows as its own transaction (autocommit) on a
+    pooled connection, without a session: one round trip; its rows."""
     fairy = engine.raw_connection()
     conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
     try:
@@ -61,7 +61,7 @@ def fetch_alone(engine: Engine, sql: str, params: dict[str, Any]) -> list[tuple[
         try:
             with conn.cursor() as cur:
                 cur.execute(sql, params, prepare=True)
-                return cur.fetchall() if cur.description is not None else []
+                return cur.fetchall()
         finally:
             if not conn.closed:
                 conn.autocommit = False  # the pool lends connections in transaction mode
@@ -77,8 +77,9 @@ def fetch_alone(engine: Engine, sql: str, params: dict[str, Any]) -> list[tuple[
 class Sent:
     """One statement of a pipeline; its ``rows`` once the pipeline has committed."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any], returns: bool) -> None:
         self._cursor: psycopg.Cursor[Any] | None = cursor
+        self._returns = returns
         self.rows: list[tuple[Any, ...]] = []
 
     def collect(self) -> None:
@@ -86,7 +87,8 @@ class Sent:
         if self._cursor is not None:
             cur, self._cursor = self._cursor, None
             with cur:
-                self.rows = cur.fetchall() if cur.description is not None else []
+                if self._returns:
+                    self.rows = cur.fetchall()
 
 
 class Pipeline:
@@ -97,12 +99,13 @@ class Pipeline:
         self.sent: list[Sent] = []
         self.last_sql = ""
 
-    def send(self, sql: str, params: dict[str, Any]) -> Sent:
-        """Queue one statement; its rows are in ``.rows`` once the block has committed."""
+    def send(self, sql: str, params: dict[str, Any], *, returns: bool = False) -> Sent:
+        """Queue one statement; with ``returns``, its rows are in ``.rows`` once the block
+        has committed."""
         self.last_sql = sql
         cur = self._conn.cursor()
         cur.execute(sql, params, prepare=True)
-        one = Sent(cur)
+        one = Sent(cur, returns)
         self.sent.append(one)
         return one
 

@@ -216,7 +216,7 @@ def write_batch(engine: Engine, runs: Table, node_runs: Table, events: Table,
     pairs = sorted(set(leases))  # one lock order for every writer
     with pgdriver.pipeline(engine) as pipe:
         fenced = pipe.send(_FENCE, {"ids": [p[0] for p in pairs],
-                                    "leases": [p[1] for p in pairs]})
+                                    "leases": [p[1] for p in pairs]}, returns=True)
         if node_rows:
             # one statement may touch a row once: the last write of an execution wins
             last = {(r["run_id"], r["exec_key"]): {**r, "_lease": lease}
