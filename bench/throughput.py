@@ -37,6 +37,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fleet.testing.graphs import delay_chain
 
@@ -98,6 +99,60 @@ def _wait(cond: object, timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` (from /proc; 0 for a pid that is gone)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / _HZ
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes of a process group (a worker and the processes it forked)."""
+    out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [pid, *(int(p) for p in out.split())]
+
+
+class _CpuMeter:
+    """CPU spent by the workers, PostgreSQL and Redis between :meth:`start` and :meth:`stop`
+    (None where the server is not one this benchmark started)."""
+
+    def __init__(self, workers: list[int], postmaster: int | None, redis: int | None) -> None:
+        self.parts: dict[str, Any] = {
+            "workers": lambda: _cpu_s([p for w in workers for p in _group(w)]),
+            "postgresql": (lambda: _cpu_s(_children(postmaster))) if postmaster else None,
+            "redis": (lambda: _cpu_s([redis])) if redis else None}
+        self.begin: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.begin = {k: f() for k, f in self.parts.items() if f is not None}
+
+    def stop(self, count: int) -> dict[str, float | None]:
+        """Milliseconds of CPU per unit of work (``count`` units), by part."""
+        return {k: (round((f() - self.begin[k]) / count * 1000, 3) if f is not None else None)
+                for k, f in self.parts.items()}
+
+
+def _postmaster(pg: Any) -> int | None:
+    if pg.datadir is None:
+        return None
+    with open(Path(pg.datadir) / "postmaster.pid") as f:
+        return int(f.readline())
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
@@ -157,12 +212,16 @@ def main(argv: list[str] | None = None) -> int:
         noop_broker.declare_queue(NOOP_QUEUE)
         time.sleep(3)  # let both processes boot and start consuming
         client.delete(COUNTER)
+        redis_pid = rds.proc.pid if rds.proc is not None else None
+        meter = _CpuMeter([procs[0].pid], _postmaster(pg), redis_pid)
+        meter.start()
         t0 = time.monotonic()
         for _ in range(n_noop):
             noop_broker.enqueue(Message(queue_name=NOOP_QUEUE, actor_name="noop", args=(),
                                         kwargs={}, options={}))
         _wait(lambda: int(client.get(COUNTER) or 0) >= n_noop, 300, "the no-op messages")
         noop_rate = n_noop / (time.monotonic() - t0)
+        noop_cpu = meter.stop(n_noop)
         noop_broker.close()
         _stop(procs)
 
@@ -212,10 +271,14 @@ def main(argv: list[str] | None = None) -> int:
             with Session(engine) as s:
                 return run_store.count_by_state(s).get("completed", 0)
 
+        meter = _CpuMeter([procs[0].pid], _postmaster(pg), redis_pid)
+        meter.start()
         t0 = time.monotonic()
         batch_submit(n_runs)
         _wait(lambda: completed() >= n_runs, 900, "the durable runs")
         durable_rate = n_runs / (time.monotonic() - t0)
+        # PostgreSQL's share includes the submissions and this loop's progress queries.
+        durable_cpu = meter.stop(n_runs)
 
         # --- latency at half the durable rate -------------------------------------------
         pace = 1.0 / max(1.0, durable_rate / 2)
@@ -256,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         "procrastinate_noop_per_s_reference": PROCRASTINATE_NOOP_PER_S,
         "durable_vs_procrastinate": round(durable_rate / PROCRASTINATE_NOOP_PER_S, 2),
         "durable_vs_procrastinate_goal": 4.0,
+        "cpu_ms_per_noop_message": noop_cpu,
+        "cpu_ms_per_durable_run": durable_cpu,
         "submit_single_per_s": round(single_rate, 1),
         "submit_batch_per_s": round(batch_rate, 1),
         "latency_runs": sent,
