@@ -143,7 +143,8 @@ class RunWriter:
         self.window_s = window_s
         self.max_batch = max_batch
         self.budget_s = budget_s
-        self._queue: queue.Queue[_Write | None] = queue.Queue()
+        # SimpleQueue: its put and timed get are C code (queue.Queue notifies a Condition)
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches = 0  # transactions committed (for tests and benchmarks)
