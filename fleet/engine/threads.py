@@ -14,6 +14,7 @@ of threads follows the work a process has in flight.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -86,3 +87,13 @@ _SHARED = BlockThreads()
 def shared() -> BlockThreads:
     """The process's block threads."""
     return _SHARED
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has none of its parent's threads: a pool that counted them idle
+    # would hand tasks to nobody.
+    global _SHARED
+    _SHARED = BlockThreads()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

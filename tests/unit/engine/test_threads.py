@@ -88,3 +88,24 @@ def test_a_zero_delay_runs_inline_and_a_real_delay_on_a_block_thread() -> None:
     delay = REG.get("delay")
     assert delay.runs_inline({"seconds": 0}) and not delay.runs_inline({"seconds": 0.01})
     assert not delay.runs_inline({})
+
+
+def test_a_forked_child_gets_block_threads_of_its_own() -> None:
+    import os
+
+    run_in_memory(_chain("where_threaded"), registry=REG)  # the parent has an idle thread
+    assert threads.shared().idle >= 1
+    pid = os.fork()
+    if pid == 0:  # the child: a threaded block must still run (exit code 0) and not hang
+        ok = run_in_memory(_chain("where_threaded"), registry=REG).status == "completed"
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    raise AssertionError("the forked child's threaded block never ran")
