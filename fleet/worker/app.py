@@ -38,13 +38,17 @@ class FleetApp:
 
 
 def worker_middleware(rt: WorkerRuntime, heartbeat: Heartbeat) -> list[Middleware]:
-    """fleet's worker middleware, in the order their shutdown hooks must run.
+    """fleet's worker middleware, in the order their hooks must run.
 
-    At shutdown: release in-flight runs, then stop the heartbeat, then go
-    offline. At boot: register (before_worker_boot), then beat (after).
+    Dramatiq calls ``before_*`` hooks in list order and ``after_*`` hooks in
+    reverse. At boot: register (before_worker_boot), then beat (after). At
+    shutdown: release in-flight runs (before_worker_shutdown, the heartbeat
+    still extends their leases), then stop the heartbeat, then go offline
+    (after_worker_shutdown, reversed: a tick still in flight must not mark the
+    runtime online again after it went offline).
     """
-    return [GracefulShutdownMiddleware(rt), HeartbeatMiddleware(rt, heartbeat),
-            RegistrationMiddleware(rt)]
+    return [GracefulShutdownMiddleware(rt), RegistrationMiddleware(rt),
+            HeartbeatMiddleware(rt, heartbeat)]
 
 
 def build(settings: Settings, *, name: str = "worker", stub: bool | None = None,

@@ -180,3 +180,16 @@ def test_graceful_shutdown_releases_without_spending_an_attempt(
                                                                            or "")
     rt = runtime_store.get(session, app.runtime.runtime_id)
     assert rt is not None and rt.status == "offline"
+
+
+def test_at_shutdown_the_heartbeat_stops_before_the_runtime_goes_offline(
+        app: FleetApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dramatiq runs ``after_*`` hooks in reverse: a heartbeat tick still in flight after
+    the runtime was marked offline would mark it online again (seen under load)."""
+    from fleet.worker import registration
+
+    calls: list[str] = []
+    monkeypatch.setattr(app.heartbeat, "stop", lambda *a, **k: calls.append("heartbeat"))
+    monkeypatch.setattr(registration, "mark_offline", lambda rt: calls.append("offline"))
+    app.broker.emit_after("worker_shutdown", object())
+    assert calls == ["heartbeat", "offline"]
