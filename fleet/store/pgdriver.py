@@ -34,6 +34,15 @@ def _broken(exc: psycopg.Error, conn: psycopg.Connection[Any]) -> bool:
     return isinstance(exc, psycopg.OperationalError) or conn.closed or conn.broken
 
 
+def _checkout(engine: Engine) -> Any:
+    """A pooled connection; a server out of reach raises as SQLAlchemy's ``connect()``
+    would (an OperationalError), not as the driver's own error."""
+    try:
+        return engine.raw_connection()
+    except psycopg.Error as exc:
+        raise _translate(exc, "connect", True) from exc
+
+
 def fetch(connection: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Run one statement that returns rows (a SELECT, a ``RETURNING``) on ``connection``'s
     driver connection; its rows. The SQLAlchemy connection keeps its transaction
@@ -54,8 +63,8 @@ def fetch(connection: Connection, sql: str, params: dict[str, Any]) -> list[tupl
 def fetch_alone(engine: Engine, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Run one statement that returns rows as its own transaction (autocommit) on a
     pooled connection, without a session: one round trip; its rows."""
-    fairy = engine.raw_connection()
-    conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
+    fairy = _checkout(engine)
+    conn: psycopg.Connection[Any] = fairy.driver_connection
     try:
         conn.autocommit = True
         try:
@@ -72,6 +81,17 @@ def fetch_alone(engine: Engine, sql: str, params: dict[str, Any]) -> list[tuple[
         raise _translate(exc, sql, broken) from exc
     finally:
         fairy.close()
+
+
+def _rolled_back(conn: psycopg.Connection[Any]) -> bool:
+    """Roll the connection's transaction back; False when it could not (unusable then)."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        conn.rollback()
+    except psycopg.Error:
+        return False
+    return True
 
 
 class Sent:
@@ -115,8 +135,8 @@ def pipeline(engine: Engine) -> Iterator[Pipeline]:
     """One transaction on a pooled connection, in pipeline mode: the statements queued in
     the block and the COMMIT at its end go out together and are answered in one round trip.
     An error rolls the whole transaction back and is raised as SQLAlchemy would raise it."""
-    fairy = engine.raw_connection()
-    conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
+    fairy = _checkout(engine)
+    conn: psycopg.Connection[Any] = fairy.driver_connection
     sent = Pipeline(conn)
     try:
         try:
@@ -126,15 +146,13 @@ def pipeline(engine: Engine) -> Iterator[Pipeline]:
                 for one in sent.sent:
                     one.collect()
         except psycopg.Error as exc:
-            broken = _broken(exc, conn)
+            broken = _broken(exc, conn) or not _rolled_back(conn)
             if broken:
                 fairy.invalidate(exc)
-            else:
-                conn.rollback()
             raise _translate(exc, sent.last_sql, broken) from exc
         except BaseException:
-            if not conn.closed:
-                conn.rollback()
+            if not _rolled_back(conn):
+                fairy.invalidate()
             raise
     finally:
         fairy.close()  # back to the pool (nothing to reset: committed or rolled back)

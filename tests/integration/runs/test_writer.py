@@ -116,3 +116,42 @@ def test_a_completed_node_run_is_never_replaced_and_a_redo_adds_its_cost(
     stored = rows[0][0] if not isinstance(rows[0], NodeRun) else rows[0]
     assert stored.state == "completed" and stored.outputs == [["value", 1]]
     assert stored.cost == 3.0
+
+
+def test_an_outage_is_retried_then_reported_as_the_store_being_unavailable(
+        now: datetime) -> None:
+    """The pipelined writer and the claim go to the driver directly: a server out of reach
+    must still raise what ``with_retry`` retries (and StoreUnavailable once out of budget),
+    never the driver's own error, and work again once the server is back."""
+    import pytest
+
+    from fleet.errors import StoreUnavailable
+    from fleet.store import migrate
+    from fleet.store.db import make_engine, with_retry
+    from fleet.testing.servers import start_postgres
+
+    pg = start_postgres(own=True)
+    try:
+        migrate.upgrade(pg.url)
+        engine = make_engine(pg.url)
+        open_session = session_factory(engine)
+        with open_session() as s:
+            lease = _claimed(s, now)
+            queued = make_run(s, now).id
+        writer = RunWriter(open_session, window_s=0, budget_s=1.0)
+        row = _node_run(lease.run_id, "a", now, 0.0)
+        pg.halt()
+        with pytest.raises(StoreUnavailable):
+            writer.checkpoint(lease.run_id, lease.lease_id, row, [])
+
+        def claim() -> Any:
+            with open_session() as s:
+                return leases.claim(s, queued, now, "rt-2")
+        with pytest.raises(StoreUnavailable):
+            with_retry(claim, attempts=2, base_delay=0.01)
+        pg.resume()
+        assert writer.checkpoint(lease.run_id, lease.lease_id, row, []).held
+        assert with_retry(claim, attempts=20, base_delay=0.1) is not None
+        engine.dispose()
+    finally:
+        pg.stop()
