@@ -133,6 +133,7 @@ def test_the_procfile_rides_out_a_redis_outage(postgres_url: str, stoppable_redi
 
 def test_a_postgres_outage_costs_time_not_attempts(redis_url: str, tmp_path: Path) -> None:
     pg = start_postgres(own=True)
+    workers: Workers | None = None
     try:
         migrate.upgrade(pg.url)
         settings = Settings(database_url=pg.url, redis_url=redis_url,  # type: ignore[call-arg]
@@ -172,8 +173,9 @@ def test_a_postgres_outage_costs_time_not_attempts(redis_url: str, tmp_path: Pat
         assert [r.attempt_count for r in rows if r] == [1] * 6  # no attempt spent
         broker.close()
         engine.dispose()
-        workers.stop_all()
     finally:
+        if workers is not None:  # also on failure: a leftover worker takes later tests' messages
+            workers.stop_all()
         with contextlib.suppress(Exception):
             pg.resume()
         pg.stop()
