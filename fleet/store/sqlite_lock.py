@@ -3,9 +3,9 @@
 SQLite admits one write transaction at a time. A writer that finds the write
 lock taken sleeps in SQLite's busy handler (1, 2, 5, 10, 15, 20, 25, 50, then
 100 ms steps) and polls: the lock sits free while its waiters sleep, and
-under contention most of a write's time is that sleep (8 claimer processes:
-the 8 claimers spent 51 s of their 61 s in ``BEGIN IMMEDIATE``, p99 231 ms,
-for ~0.1 ms of work; ``docs/performance.md``, "Claims").
+under contention most of a write's time is that sleep (8 claimer processes
+spent 51 of their 61 process-seconds in ``BEGIN IMMEDIATE``, p99 231 ms, max
+1.9 s; ``docs/performance.md``, "Claims").
 
 So every write transaction of a fleet connection to a SQLite file first takes
 an exclusive ``flock`` on a lock file beside the database
@@ -265,12 +265,15 @@ class WriterLockConnection(sqlite3.Connection):
     ``commit``, ``rollback`` or ``close``.
     """
 
+    # Class defaults: __del__ runs on a connection whose __init__ failed (SQLite refused it).
+    writer_lock: FileWriteLock | None = None  # the lock held, if any
+    writer_lock_path: str | None = None
+
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
         self.writer_lock_path = lock_path(os.fsdecode(database), uri=bool(kwargs.get("uri")))
         # The busy timeout bounds the wait for our lock as it bounds SQLite's.
         self.writer_lock_timeout = float(kwargs.get("timeout", args[0] if args else 5.0))
-        self.writer_lock: FileWriteLock | None = None  # the lock held, if any
         self._changes_seen = 0  # self.total_changes when the lock was last released
         if self.writer_lock_path is not None and lock_for(self.writer_lock_path) is not None:
             # Checkpoints are run after the lock is let go (see the module's docstring).
