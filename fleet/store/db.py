@@ -3,7 +3,10 @@
 SQLite gets WAL, a busy timeout and foreign keys on every connection. A write
 that must not race (a lease claim) opens its transaction with
 ``BEGIN IMMEDIATE`` through :func:`begin_write`; other transactions stay
-deferred so readers never take the write lock.
+deferred so readers never take the write lock. Every write transaction on a
+SQLite file first takes the database's writer lock
+(:mod:`fleet.store.sqlite_lock`): writers queue in the kernel and each is woken
+as soon as the one before it ends, instead of polling in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlmodel import Session, create_engine
 
 from fleet.errors import FleetError, StoreUnavailable
 from fleet.settings import Settings
+from fleet.store.sqlite_lock import WriterLockConnection
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,9 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 10_000, echo: bool 
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000,
+                          # write transactions queue on a file lock (sqlite_lock)
+                          "factory": WriterLockConnection},
             # Pooled: reconnecting re-runs the pragmas and costs ~3x per claim.
             pool_size=pool_size, max_overflow=pool_size * 2,
         )

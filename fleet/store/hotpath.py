@@ -5,8 +5,10 @@ SQLAlchemy Core on the tables (no ORM unit of work, no identity map):
 
 - :func:`claim`: the run moves to ``running`` under a new lease, its
   transition event is written and its graph definition read. On PostgreSQL
-  that is ONE statement (data-modifying CTEs), on SQLite three inside the
-  caller's ``BEGIN IMMEDIATE``.
+  that is ONE statement (data-modifying CTEs), on SQLite two inside the
+  caller's ``BEGIN IMMEDIATE`` (the UPDATE returns the graph through
+  subqueries, then the event's INSERT), built once: the write lock is held
+  while they run, so their Python time is every other writer's wait.
 - :func:`checkpoint_many`: several finished node executions, of several runs,
   in one transaction: one fencing UPDATE for all their leases, one upsert of
   all node runs, one insert of all their events.
@@ -21,12 +23,13 @@ lease clock, which follows the database's (:meth:`fleet.worker.process.WorkerRun
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, insert, select, tuple_, update
+from sqlalchemy import Engine, Table, and_, bindparam, insert, select, tuple_, update
 from sqlmodel import Session
 
 from fleet.store import pgsql
@@ -80,6 +83,58 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+# The SQLite claim: plain SQL built once, run with ``exec_driver_sql`` (as the PostgreSQL
+# one is, :mod:`fleet.store.pgsql`). Everything between ``BEGIN IMMEDIATE`` and COMMIT
+# runs under the database's write lock, so its Python time is every other writer's
+# wait: building, compiling and type-processing SQLAlchemy statements cost more there
+# than SQLite spends running them. Two statements: the event's INSERT (it reads the
+# attempt the UPDATE will write, and inserts nothing when the run is not queued: then
+# the claim stops there), then the UPDATE, which returns the graph through subqueries
+# (qualified: inside a subquery an unqualified ``user_id`` would be the graph's own).
+# Values are converted here as UTCDateTime and JSON store them on SQLite: naive UTC
+# text, JSON text.
+_SQLITE_STATE = select(RUNS.c.state).where(RUNS.c.id == bindparam("run_id"))
+_GRAPH_OF_RUN = ("FROM graphs WHERE graphs.user_id = runs.user_id AND graphs.id = runs.graph_id "
+                 "AND graphs.version = runs.graph_version")
+_SQLITE_CLAIM_EVENT = """
+INSERT INTO run_events (run_id, at, kind, from_state, to_state, detail)
+SELECT runs.id, :now, 'transition', 'queued', 'running', :detail || (runs.attempt_count + 1)
+FROM runs WHERE runs.id = :run_id AND runs.state = 'queued'
+"""
+_SQLITE_CLAIM = f"""
+UPDATE runs SET state = 'running', lease_id = :lease_id, runtime_id = :runtime_id,
+  lease_until = :lease_until, heartbeat_at = :now, started_at = :now,
+  state_changed_at = :now, waiting_reason = NULL, attempt_count = attempt_count + 1
+WHERE runs.id = :run_id AND runs.state = 'queued'
+RETURNING {", ".join("runs." + c for c in _CLAIMED)},
+  (SELECT graphs.definition {_GRAPH_OF_RUN}), (SELECT graphs.timeout_s {_GRAPH_OF_RUN})
+"""
+_JSON_COLUMNS = ("inputs", "credentials")
+_TIME_COLUMNS = ("lease_until", "created_at", "started_at")
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A datetime as UTCDateTime stores it on SQLite (naive UTC text; naive is UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_claimed(row: Sequence[Any]) -> ClaimedRow:
+    """The UPDATE's raw row as UTCDateTime, JSON and Boolean would have returned it."""
+    run = dict(zip(_CLAIMED, row, strict=False))
+    for name in _JSON_COLUMNS:
+        run[name] = None if run[name] is None else json.loads(run[name])
+    for name in _TIME_COLUMNS:
+        value = run[name]
+        run[name] = None if value is None else (
+            datetime.fromisoformat(value).replace(tzinfo=UTC))
+    run["cancel_requested"] = bool(run["cancel_requested"])
+    definition, graph_timeout_s = row[len(_CLAIMED):]
+    return ClaimedRow(**run, definition=None if definition is None else json.loads(definition),
+                      graph_timeout_s=graph_timeout_s)
+
+
 def may_claim(session: Session, run_id: str) -> bool:
     """False when ``run_id`` is certainly not claimable now (not queued, or unknown).
 
@@ -94,7 +149,7 @@ def may_claim(session: Session, run_id: str) -> bool:
     """
     if _dialect(session) == "postgresql":
         return True
-    state = session.execute(select(RUNS.c.state).where(RUNS.c.id == run_id)).scalar()
+    state = session.connection().execute(_SQLITE_STATE, {"run_id": run_id}).scalar()
     return state == "queued"
 
 
@@ -113,26 +168,16 @@ def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_
                              lease_until=now + timedelta(seconds=ttl_s), now=now,
                              own_transaction=own_transaction)
         return ClaimedRow(*pg_row) if pg_row is not None else None
-    values = {
-        "state": "running", "lease_id": lease_id, "runtime_id": runtime_id,
-        "lease_until": now + timedelta(seconds=ttl_s), "heartbeat_at": now,
-        "started_at": now, "state_changed_at": now, "waiting_reason": None,
-        "attempt_count": RUNS.c.attempt_count + 1,
-    }
-    claimed = (update(RUNS).where(RUNS.c.id == run_id, RUNS.c.state == "queued")
-               .values(**values).returning(*[RUNS.c[n] for n in _CLAIMED]))
-    row = session.execute(claimed).first()
-    if row is None:
+    conn = session.connection()
+    at = _sqlite_time(now)
+    event = conn.exec_driver_sql(_SQLITE_CLAIM_EVENT, {
+        "run_id": run_id, "now": at, "detail": f"claimed by runtime {runtime_id}, attempt "})
+    if event.rowcount == 0:  # not queued: no UPDATE to try
         return None
-    run = dict(zip(_CLAIMED, row, strict=True))
-    session.execute(insert(EVENTS).values(
-        run_id=run_id, at=now, kind="transition", from_state="queued", to_state="running",
-        detail=f"claimed by runtime {runtime_id}, attempt {run['attempt_count']}"))
-    graph = session.execute(select(GRAPHS.c.definition, GRAPHS.c.timeout_s).where(
-        GRAPHS.c.user_id == run["user_id"], GRAPHS.c.id == run["graph_id"],
-        GRAPHS.c.version == run["graph_version"])).first()
-    found: list[Any] = [*row, graph[0] if graph else None, graph[1] if graph else None]
-    return ClaimedRow(*found)
+    row = conn.exec_driver_sql(_SQLITE_CLAIM, {
+        "run_id": run_id, "lease_id": lease_id, "runtime_id": runtime_id,
+        "lease_until": _sqlite_time(now + timedelta(seconds=ttl_s)), "now": at}).first()
+    return None if row is None else _sqlite_claimed(row)
 
 
 def finished_node_runs(session: Session, run_id: str) -> list[Any]:

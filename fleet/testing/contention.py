@@ -134,6 +134,7 @@ class MessageClaimerResult:
     ended: float
     cpu_s: float = 0.0  # this process's CPU time (user + system) while claiming
     errors: list[str] = field(default_factory=list)
+    claim_times: list[float] = field(default_factory=list)  # each claim won, in seconds
 
 
 def deliveries(run_ids: Sequence[str], *, every: int = 10, lag: int = 100) -> list[str]:
@@ -185,6 +186,7 @@ def _claim_messages(database_url: str, runtime_id: str, source: mp.Queue, out: m
             if lease is not None:
                 result.claims.append((lease.run_id, lease.lease_id))
                 result.claim_s += took
+                result.claim_times.append(took)
             else:
                 result.dropped += 1
                 result.dropped_s += took

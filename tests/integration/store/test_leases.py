@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,8 +11,11 @@ from sqlmodel import Session
 
 from fleet.errors import LeaseLost
 from fleet.runs import leases, reaper
+from fleet.store import graphs, hotpath
 from fleet.store import runs as store
 from fleet.store.models import RunState
+from fleet.testing.contention import deliveries, run_message_claimers, seed_queued
+from fleet.testing.graphs import delay_chain
 from tests.helpers import make_run
 
 
@@ -144,3 +148,48 @@ def test_write_is_fenced(session: Session, now: datetime) -> None:
     session.rollback()
     row = store.get(session, run.id, fresh=True)
     assert row is not None and row.state == "queued" and row.outputs is None
+
+
+def test_claim_returns_the_run_and_its_own_users_graph(session: Session, now: datetime) -> None:
+    # Two users with a graph of the same id and version: the claim reads its run's.
+    for user, timeout in (("alice", 60.0), ("bob", 90.0)):
+        graphs.add_version(session, graph_id="g1", user_id=user, name="g1", description="",
+                           definition=delay_chain(f"g1-{user}", [0]), timeout_s=timeout,
+                           max_attempts=3, now=now)
+    session.commit()
+    runs = {user: make_run(session, now, user_id=user, inputs={"x": [1, "é"]},
+                           credentials={"a.key": "cred-1"}, timeout_s=5.5)
+            for user in ("bob", "alice")}
+    for user, run in runs.items():
+        lease = leases.claim(session, run.id, now, "rt-1", ttl_s=30)
+        assert lease is not None and lease.claimed is not None
+        claimed = lease.claimed
+        assert claimed.definition == delay_chain(f"g1-{user}", [0])
+        assert claimed.graph_timeout_s == {"alice": 60.0, "bob": 90.0}[user]
+        # as the typed read of a claimed run returns it (UTC datetimes, JSON, booleans)
+        row = session.execute(hotpath.claimed_row(run.id, lease.lease_id)).first()
+        session.commit()
+        assert row is not None and hotpath.ClaimedRow(*row) == claimed
+        assert claimed.started_at == now and claimed.lease_until == now + timedelta(seconds=30)
+        assert claimed.inputs == {"x": [1, "é"]} and claimed.cancel_requested is False
+        assert [e.detail for e in store.events(session, run.id)] == [
+            "claimed by runtime rt-1, attempt 1"]
+        session.commit()
+
+
+def test_claim_of_a_run_whose_graph_version_is_gone(session: Session, now: datetime) -> None:
+    run = make_run(session, now, graph_id="gone")
+    lease = leases.claim(session, run.id, now, "rt-1")
+    assert lease is not None and lease.claimed is not None
+    assert lease.claimed.definition is None and lease.claimed.graph_timeout_s is None
+
+
+@pytest.mark.slow
+def test_message_claimers_claim_each_run_once(db_url: str) -> None:
+    # 8 processes, each run delivered through one queue, every 10th twice: as bench/claims.py.
+    ids = seed_queued(db_url, 600, with_graph=True)
+    results = run_message_claimers(db_url, 8, deliveries(ids))
+    claimed = Counter(run_id for r in results for run_id, _ in r.claims)
+    assert [e for r in results for e in r.errors] == []
+    assert sorted(claimed) == sorted(ids) and max(claimed.values()) == 1
+    assert sum(r.dropped for r in results) == len(deliveries(ids)) - len(ids)
