@@ -50,7 +50,7 @@ from fleet.engine.retry import error_types, retry_note
 from fleet.engine.services import BlockServices
 from fleet.engine.suspension import SUBGRAPH
 from fleet.engine.tracker import FlowEvent, NodeExecution
-from fleet.engine.validate import check_inputs, parse_valid, resolve_inputs
+from fleet.engine.validate import check_inputs, parse_valid_cached, resolve_inputs
 
 POLL_S = 0.02
 RETRY_TICK_S = 0.05  # the longest sleep while only retries wait: stops are checked between
@@ -422,7 +422,7 @@ class Dataflow:
         Suspend carries the nested state (see :mod:`fleet.engine.suspension`).
         The nested executions' costs are charged to the calling execution (``ctx``).
         """
-        graph = parse_valid(definition, self.registry)
+        graph = parse_valid_cached(definition, self.registry)
         check_inputs(definition, inputs, self.registry, graph=graph)
         checkpoints, resumes = _nested_replay(state)
         flow = Dataflow(graph, resolve_inputs(graph, inputs), self.registry,

@@ -8,7 +8,7 @@ from typing import Any
 from fleet.clock import Clock, utcnow
 from fleet.engine.blocks.registry import BlockRegistry
 from fleet.engine.dataflow import Dataflow, DataflowResult
-from fleet.engine.validate import check_inputs, parse_valid, resolve_inputs
+from fleet.engine.validate import check_inputs, parse_valid_cached, resolve_inputs
 
 
 def run_in_memory(definition: dict[str, Any], inputs: dict[str, Any] | None = None, *,
@@ -19,7 +19,7 @@ def run_in_memory(definition: dict[str, Any], inputs: dict[str, Any] | None = No
     Raises InvalidInput for a bad graph or bad inputs.
     """
     given = dict(inputs or {})
-    graph = parse_valid(definition, registry)
+    graph = parse_valid_cached(definition, registry)
     check_inputs(definition, given, registry, graph=graph)
     limit = timeout_s if timeout_s is not None else graph.timeout_s
     deadline = clock() + timedelta(seconds=limit) if limit else None

@@ -6,8 +6,11 @@ Every problem is collected and reported at once, each naming its node and pin.
 from __future__ import annotations
 
 import itertools
+import json
+import threading
 import types
 import typing
+from collections import OrderedDict
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -34,6 +37,33 @@ def parse_valid(definition: dict[str, Any], registry: BlockRegistry) -> GraphDef
             f"{'s' if len(problems) != 1 else ''}); fix the graph file and try again",
             problems,
         )
+    return graph
+
+
+_PARSED: OrderedDict[tuple[int, str], tuple[BlockRegistry, GraphDef]] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+PARSED_CACHE_SIZE = 128
+
+
+def parse_valid_cached(definition: dict[str, Any], registry: BlockRegistry) -> GraphDef:
+    """:func:`parse_valid`, remembered for the same definition (by its JSON text) and
+    registry: a definition run again and again (a sub-graph node, in-memory runs) is
+    parsed and validated once. The graph returned is shared: callers do not change it."""
+    try:
+        text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):  # not JSON data: no key, the plain path reports it
+        return parse_valid(definition, registry)
+    key = (id(registry), text)
+    with _PARSED_LOCK:
+        hit = _PARSED.get(key)
+        if hit is not None and hit[0] is registry:
+            _PARSED.move_to_end(key)
+            return hit[1]
+    graph = parse_valid(definition, registry)  # raises for an invalid one: never cached
+    with _PARSED_LOCK:
+        _PARSED[key] = (registry, graph)
+        while len(_PARSED) > PARSED_CACHE_SIZE:
+            _PARSED.popitem(last=False)
     return graph
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -122,3 +123,20 @@ def test_check_inputs_reports_every_problem() -> None:
     with pytest.raises(InvalidInput) as info:
         check_inputs(GRAPH_WITH_INPUTS, {"n": True}, REG)
     assert info.value.problems == ["input 'n': expected integer, got bool True"]
+
+
+def test_a_definition_run_again_is_parsed_once_and_an_edit_is_parsed_anew() -> None:
+    from fleet.engine.validate import parse_valid_cached
+
+    registry = default_registry()
+    definition = {"id": "cached", "nodes": [{"id": "a", "block": "constant",
+                                              "inputs": {"value": 1}}], "links": []}
+    first = parse_valid_cached(definition, registry)
+    assert parse_valid_cached(json.loads(json.dumps(definition)), registry) is first
+    edited = {**definition, "nodes": [{"id": "a", "block": "constant", "inputs": {"value": 2}}]}
+    assert parse_valid_cached(edited, registry) is not first
+    assert parse_valid_cached(definition, default_registry()) is not first  # another registry
+    broken = {**definition, "nodes": [{"id": "a", "block": "no_such_block"}]}
+    for _ in range(2):  # refused each time, never remembered
+        with pytest.raises(InvalidInput):
+            parse_valid_cached(broken, registry)
