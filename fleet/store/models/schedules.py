@@ -16,7 +16,8 @@ class Schedule(SQLModel, table=True):
 
     __tablename__ = "schedules"
     __table_args__ = (
-        Index("ix_schedules_due", "paused", "next_run_at"),
+        # the dispatcher reads due schedules in this order (ORDER BY next_run_at, id LIMIT n)
+        Index("ix_schedules_due", "paused", "next_run_at", "id"),
         Index("ix_schedules_user_id", "user_id"),
         Index("ix_schedules_graph_id", "graph_id"),
         Index("ix_schedules_buffered", "buffered_for"),
