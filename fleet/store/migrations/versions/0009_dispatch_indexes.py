@@ -1,4 +1,4 @@
-"""schedules: the due index serves the dispatcher's order, so a batch reads only its rows
+"""schedules: the due index serves the dispatcher's order; a fired instant's record is its run
 
 Revision ID: 0009
 Revises: 0008
@@ -8,6 +8,12 @@ The dispatcher takes due schedules ``ORDER BY next_run_at, id LIMIT n``. On
 read and sorted every schedule still due (at 100 000 due, a 12 MB sort spilled to
 disk per batch of 2 000). With ``id`` in the index the batch is read in index
 order and the scan stops at its ``LIMIT``.
+
+A cron instant the dispatcher fired is recorded by its run (``schedule_id``,
+``scheduled_for``, ``created_at``): the ``fired`` rows written beside such runs
+are deleted (``fleet.store.schedules.fires`` reads the runs instead). "Run now"
+fires (their run has no ``scheduled_for``) keep their rows. Downgrading writes
+the rows again from the runs.
 """
 
 from __future__ import annotations
@@ -24,8 +30,17 @@ def upgrade() -> None:
     op.drop_index("ix_schedules_due", table_name="schedules")
     op.create_index("ix_schedules_due", "schedules", ["paused", "next_run_at", "id"],
                     unique=False)
+    op.execute("DELETE FROM schedule_fires WHERE outcome = 'fired' AND run_id IN "
+               "(SELECT id FROM runs WHERE scheduled_for IS NOT NULL)")
 
 
 def downgrade() -> None:
+    ignore = ("INSERT OR IGNORE INTO" if op.get_bind().dialect.name == "sqlite"
+              else "INSERT INTO")
+    conflict = "" if op.get_bind().dialect.name == "sqlite" else " ON CONFLICT DO NOTHING"
+    op.execute(f"{ignore} schedule_fires (id, schedule_id, scheduled_for, outcome, run_id, "
+               "detail, at) SELECT id, schedule_id, scheduled_for, 'fired', id, NULL, "
+               "created_at FROM runs WHERE schedule_id IS NOT NULL "
+               f"AND scheduled_for IS NOT NULL{conflict}")
     op.drop_index("ix_schedules_due", table_name="schedules")
     op.create_index("ix_schedules_due", "schedules", ["paused", "next_run_at"], unique=False)
