@@ -227,7 +227,7 @@ WITH f AS (
   INSERT INTO runs ({columns})
   SELECT {selected} FROM f JOIN schedules s ON s.id = f.sid
   ON CONFLICT (schedule_id, scheduled_for) DO NOTHING
-  RETURNING id, schedule_id, scheduled_for
+  RETURNING id
 ), ev AS (
   INSERT INTO run_events (run_id, at, kind, from_state, to_state, detail)
   SELECT ins.id, %(now)s, 'transition', NULL, 'queued', f.detail FROM ins JOIN f ON f.id = ins.id
@@ -237,17 +237,17 @@ WITH f AS (
   FROM {_elements("uids", "nexts", "buffereds", "lasts")} AS u(id, next, buffered, last)
   WHERE t.id = u.id
 )
-SELECT id, schedule_id, scheduled_for FROM ins
+SELECT id FROM ins
 """
     return sql, {f"d_{c}": v for c, v in defaults.items()}
 
 
 def fire_runs(session: Session, runs: Table, fires: dict[str, list[Any]],
-              updates: dict[str, list[Any]], now: datetime) -> list[tuple[str, str, datetime]]:
+              updates: dict[str, list[Any]], now: datetime) -> set[str]:
     """The dispatcher's batch in one statement: queued runs of schedules (recorded as sent
     at ``now``) with their first events, and the schedules' new ``next_run_at``,
-    ``buffered_for`` and ``last_fired_at``. Returns ``(run id, schedule id, scheduled_for)``
-    of the runs inserted: a fire already made (same schedule and instant) is skipped.
+    ``buffered_for`` and ``last_fired_at``. Returns the ids of the runs inserted: a fire
+    already made (same schedule and instant) is skipped.
 
     ``fires``: lists ``ids``, ``sids`` (schedule), ``ats`` (naive UTC ISO instants),
     ``versions``, ``attempts``, ``timeouts`` and ``details`` (the first event's text);
@@ -256,5 +256,21 @@ def fire_runs(session: Session, runs: Table, fires: dict[str, list[Any]],
     """
     sql, defaults = _fire_sql(runs)
     params: dict[str, Any] = {k: json.dumps(v) for k, v in (*fires.items(), *updates.items())}
-    rows = _run(session, sql, {**params, **defaults, "now": _naive(now)}).all()
-    return [(r[0], r[1], _aware(r[2])) for r in rows]
+    return set(_run(session, sql, {**params, **defaults, "now": _naive(now)}).scalars().all())
+
+
+@cache
+def _due_sql(columns: tuple[str, ...], json_columns: tuple[str, ...]) -> str:
+    selected = ", ".join(f"{c}::text" if c in json_columns else c for c in columns)
+    return (f"SELECT {selected} FROM schedules "
+            "WHERE paused IS false AND next_run_at <= %(now)s ORDER BY next_run_at, id "
+            "LIMIT %(limit)s FOR UPDATE SKIP LOCKED")
+
+
+def due_schedules(session: Session, columns: tuple[str, ...], json_columns: tuple[str, ...],
+                  now: datetime, limit: int) -> list[tuple[Any, ...]]:
+    """``columns`` of up to ``limit`` unpaused schedules due at ``now``, earliest first,
+    locked (``SKIP LOCKED``); ``json_columns`` as their JSON text, timestamps naive UTC as
+    the driver returns them (the caller converts each distinct value once)."""
+    return [tuple(r) for r in _run(session, _due_sql(columns, json_columns),
+                                   {"now": _naive(now), "limit": limit}).all()]
