@@ -8,10 +8,12 @@ Each pass works in batches, one transaction each:
 3. a schedule whose graph is gone or archived is removed; one whose graph
    (or inputs) no longer validates is paused with the reason and a
    ``failed`` fire is recorded;
-4. create the runs through :func:`fleet.runs.create.create_many` (``ON CONFLICT
-   DO NOTHING`` on the unique ``(schedule_id, scheduled_for)``: a second
-   dispatcher cannot duplicate a fire), record fires, misses and skips,
-   advance ``next_run_at``; commit;
+4. create the runs (``ON CONFLICT DO NOTHING`` on the unique ``(schedule_id,
+   scheduled_for)``: a second dispatcher cannot duplicate a fire) and advance
+   ``next_run_at``: on PostgreSQL one statement for the batch's runs, their first
+   events and the schedules' updates (:func:`fleet.store.schedules.insert_fired`),
+   elsewhere :func:`fleet.runs.create.create_many` and one update; a fired run is
+   the record of its fire (no fire row beside it); record misses and skips; commit;
 5. send the new runs and record the sends (:func:`fleet.runs.sending.send_and_record`;
    a refused send is left to the re-send sweep), and notify owners of paused schedules.
 """
