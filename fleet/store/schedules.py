@@ -289,9 +289,11 @@ def insert_fired(session: Session, fires: Sequence[FireRun], updates: Sequence[d
                  now: datetime) -> list[Fired]:
     """PostgreSQL: a batch's runs (queued, recorded as sent at ``now``, with their first
     events) and schedule updates (``id``, ``next_run_at``, ``buffered_for``,
-    ``last_fired_at``) in one statement. Returns ``(run id, schedule id, scheduled_for)``
-    of the runs inserted; a fire already made (same schedule and instant) is skipped.
-    Each run's owner, graph, inputs and credentials are its schedule's."""
+    ``last_fired_at``; ``updated_at`` becomes ``now``) in one statement. Returns the runs
+    inserted, in order; a fire already made (same schedule and instant) is skipped. Each
+    run's owner, graph, inputs and credentials are its schedule's (locked by this batch)."""
+    if not fires and not updates:
+        return []
     seen: dict[datetime, str] = {}
     ids = os.urandom(16 * len(fires)).hex()  # new_id() each, from one system call
     run_fields: dict[str, list[Any]] = {
