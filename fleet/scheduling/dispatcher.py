@@ -8,10 +8,12 @@ Each pass works in batches, one transaction each:
 3. a schedule whose graph is gone or archived is removed; one whose graph
    (or inputs) no longer validates is paused with the reason and a
    ``failed`` fire is recorded;
-4. create the runs through :func:`fleet.runs.create.create_many` (``ON CONFLICT
-   DO NOTHING`` on the unique ``(schedule_id, scheduled_for)``: a second
-   dispatcher cannot duplicate a fire), record fires, misses and skips,
-   advance ``next_run_at``; commit;
+4. create the runs (``ON CONFLICT DO NOTHING`` on the unique ``(schedule_id,
+   scheduled_for)``: a second dispatcher cannot duplicate a fire) and advance
+   ``next_run_at``: on PostgreSQL one statement for the batch's runs, their first
+   events and the schedules' updates (:func:`fleet.store.schedules.insert_fired`),
+   elsewhere :func:`fleet.runs.create.create_many` and one update; a fired run is
+   the record of its fire (no fire row beside it); record misses and skips; commit;
 5. send the new runs and record the sends (:func:`fleet.runs.sending.send_and_record`;
    a refused send is left to the re-send sweep), and notify owners of paused schedules.
 """
@@ -88,8 +90,8 @@ class DispatchReport(Report):
 class _Batch:
     """Rows one batch writes, gathered before touching the database."""
 
-    runs: list[NewRun] = field(default_factory=list)
-    fires: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[tuple[DueSchedule, Graph, datetime]] = field(default_factory=list)  # to fire
+    records: list[dict[str, Any]] = field(default_factory=list)  # missed, skipped, failed
     updates: list[dict[str, Any]] = field(default_factory=list)
     plans: dict[tuple[Any, ...], Plan] = field(default_factory=dict)  # shared, read-only
     remove: list[tuple[str, str]] = field(default_factory=list)  # (schedule id, reason)
@@ -115,8 +117,31 @@ def _load_graphs(session: Session, schedules: list[DueSchedule]) -> dict[GraphKe
     return graphs
 
 
+class _Checks:
+    """The fire-time check of one pass, once per (owner, graph version, stored inputs).
+
+    Graph ids are per owner: two owners' ``g1`` version 1 are two graphs, so the
+    verdict is keyed by the owner too. Schedules with the same stored inputs (their
+    JSON text) share a verdict without the inputs being serialized again each.
+    """
+
+    def __init__(self, checker: CachedChecker) -> None:
+        self.checker = checker
+        self.verdicts: dict[tuple[str, str, int, str], list[str]] = {}
+
+    def problems(self, graph: Graph, schedule: DueSchedule) -> list[str]:
+        """The problems of ``graph`` and of the schedule's inputs for it."""
+        key = (graph.user_id, graph.id, graph.version, schedule.input_text)
+        found = self.verdicts.get(key)
+        if found is None:
+            found = self.verdicts[key] = self.checker.problems(
+                (f"{graph.user_id}\x00{graph.id}", graph.version), graph.definition,
+                schedule.input_data)
+        return found
+
+
 def _decide(schedule: DueSchedule, graph: Graph | None, active: bool, now: datetime,
-            ctx: JobContext, checker: CachedChecker, batch: _Batch) -> Plan | None:
+            ctx: JobContext, checker: _Checks, batch: _Batch) -> Plan | None:
     """Plan one schedule into ``batch``; None when it was removed or paused instead."""
     settings = ctx.settings
     if graph is None or graph.is_archived:
@@ -126,8 +151,7 @@ def _decide(schedule: DueSchedule, graph: Graph | None, active: bool, now: datet
         return None
     try:
         expr = cron.parse(schedule.cron, schedule.timezone)
-        problems = checker.problems((graph.id, graph.version), graph.definition,
-                                    schedule.input_data)
+        problems = checker.problems(graph, schedule)
         if problems:
             batch.pause.append((schedule, f"graph {graph.id} version {graph.version} is no "
                                           "longer valid: " + "; ".join(problems)))
@@ -153,21 +177,16 @@ def _decide(schedule: DueSchedule, graph: Graph | None, active: bool, now: datet
 
 def _apply(schedule: DueSchedule, graph: Graph, p: Plan, now: datetime, batch: _Batch) -> None:
     for when in p.fire:
-        batch.runs.append(NewRun(user_id=schedule.user_id, graph=graph,
-                                 inputs=dict(schedule.input_data or {}),
-                                 detail=f"fired by schedule {schedule.id} for {when.isoformat()}",
-                                 schedule_id=schedule.id, scheduled_for=when,
-                                 # the schedule's credentials reach every run it fires
-                                 credentials=dict(schedule.credential_refs or {})))
+        batch.runs.append((schedule, graph, when))
     for when, detail in p.missed:
-        batch.fires.append(store.fire_row(schedule.id, when, "missed", now, detail=detail))
+        batch.records.append(store.fire_row(schedule.id, when, "missed", now, detail=detail))
     if p.missed:
         # One line per schedule and tick: a long outage must not flood the log.
         (first, detail), (last, _) = p.missed[0], p.missed[-1]
         span = "" if len(p.missed) == 1 else f" ({len(p.missed)} instants up to {last.isoformat()})"
         batch.logs.append(("missed", schedule.id, first, detail + span, len(p.missed)))
     for when, detail in p.skipped:
-        batch.fires.append(store.fire_row(schedule.id, when, "skipped", now, detail=detail))
+        batch.records.append(store.fire_row(schedule.id, when, "skipped", now, detail=detail))
         batch.logs.append(("skipped", schedule.id, when, detail, 1))
     if p.cancel_active:
         batch.cancel.append(schedule.id)
@@ -191,8 +210,38 @@ def _cancel_active(session: Session, active: list[tuple[str, str]], now: datetim
                 detail="cancelled by the next fire of its schedule (overlap cancel_previous)")
 
 
+def _detail(schedule_id: str, when: datetime, iso: dict[datetime, str]) -> str:
+    """The first event of a fired run: which schedule, which instant."""
+    text = iso.get(when)
+    if text is None:  # a batch repeats the same few instants
+        text = iso[when] = when.isoformat()
+    return f"fired by schedule {schedule_id} for {text}"
+
+
+def _create(session: Session, batch: _Batch, now: datetime) -> list[store.Fired]:
+    """Insert the batch's runs (recorded as sent: they are sent right after the commit)
+    with their first events, and advance its schedules; the runs inserted. A fire already
+    made (same schedule and instant: another dispatcher) is skipped."""
+    iso: dict[datetime, str] = {}
+    if store.fires_in_one_statement(session):
+        return store.insert_fired(session, [
+            store.FireRun(schedule_id=s.id, scheduled_for=when, graph_version=g.version,
+                          max_attempts=g.max_attempts, timeout_s=g.timeout_s,
+                          detail=_detail(s.id, when, iso))
+            for s, g, when in batch.runs], batch.updates, now)
+    made = create_many(session, [
+        NewRun(user_id=s.user_id, graph=g, inputs=dict(s.input_data or {}),
+               detail=_detail(s.id, when, iso), schedule_id=s.id, scheduled_for=when,
+               # the schedule's credentials reach every run it fires
+               credentials=dict(s.credential_refs or {}))
+        for s, g, when in batch.runs], now, sending=True)
+    store.update_many(session, batch.updates)
+    return [store.Fired(r.id, r.schedule_id, r.scheduled_for) for r in made
+            if r.schedule_id is not None and r.scheduled_for is not None]
+
+
 def _write(session: Session, schedules: list[DueSchedule], now: datetime, ctx: JobContext,
-           checker: CachedChecker,
+           checker: _Checks,
            report: DispatchReport) -> tuple[list[str], list[tuple[DueSchedule, str]]]:
     """Decide and write one locked batch; returns (new run ids, schedules paused)."""
     graphs = _load_graphs(session, schedules)
@@ -212,27 +261,26 @@ def _write(session: Session, schedules: list[DueSchedule], now: datetime, ctx: J
 
     for schedule_id in batch.cancel:
         _cancel_active(session, active.get(schedule_id, []), now, report)
-    inserted = create_many(session, batch.runs, now, sending=True)
+    # A fired instant's record is its run (store.fires): no fire row is written beside it.
+    inserted = _create(session, batch, now)
     report.duplicates += len(batch.runs) - len(inserted)
-    run_ids = [r.id for r in inserted]
-    batch.fires.extend(store.fire_row(r.schedule_id, r.scheduled_for, "fired", now, run_id=r.id)
-                       for r in inserted if r.schedule_id and r.scheduled_for)
+    run_ids = [r.run_id for r in inserted]
     paused: list[tuple[DueSchedule, str]] = []
     for schedule, reason in batch.pause:
         when = schedule.next_run_at or now
         store.update_values(session, schedule.id, {"paused": True, "paused_reason": reason,
                                                    "updated_at": now})
-        batch.fires.append(store.fire_row(schedule.id, when, "failed", now, detail=reason))
+        batch.records.append(store.fire_row(schedule.id, when, "failed", now, detail=reason))
         batch.logs.append(("failed", schedule.id, when, f"paused: {reason}", 1))
         paused.append((schedule, reason))
-    store.insert_fires(session, batch.fires)
-    store.update_many(session, batch.updates)
+    store.insert_fires(session, batch.records)
     if batch.remove:
         store.delete_ids(session, [sid for sid, _ in batch.remove])
     session.commit()
 
-    for r in inserted:
-        outcomes.record("fired", r.schedule_id or "-", r.scheduled_for, f"run {r.id}")
+    if outcomes.logged("fired"):  # 100 000 lines a pass are not built to be dropped
+        for r in inserted:
+            outcomes.record("fired", r.schedule_id, r.scheduled_for, f"run {r.run_id}")
     for outcome, sid, at, detail, count in batch.logs:
         if outcome == "buffered":
             log.info("schedule %s buffered %s: %s", sid, at, detail)
@@ -241,8 +289,8 @@ def _write(session: Session, schedules: list[DueSchedule], now: datetime, ctx: J
     for sid, reason in batch.remove:
         log.warning("schedule %s removed at %s: %s", sid, now.isoformat(), reason)
     report.fired += len(inserted)
-    report.missed += sum(1 for f in batch.fires if f["outcome"] == "missed")
-    report.skipped += sum(1 for f in batch.fires if f["outcome"] == "skipped")
+    report.missed += sum(1 for f in batch.records if f["outcome"] == "missed")
+    report.skipped += sum(1 for f in batch.records if f["outcome"] == "skipped")
     report.failed += len(paused)
     report.removed += [sid for sid, _ in batch.remove]
     report.paused += [s.id for s, _ in paused]
@@ -277,7 +325,7 @@ def _notify(session: Session, paused: list[tuple[DueSchedule, str]], now: dateti
 
 
 def _dispatch(session: Session, schedules: list[DueSchedule], now: datetime, ctx: JobContext,
-              checker: CachedChecker, report: DispatchReport) -> None:
+              checker: _Checks, report: DispatchReport) -> None:
     """One locked batch: write its runs and fires, then send runs and notify owners."""
     run_ids, paused = _write(session, schedules, now, ctx, checker, report)
     report.batches += 1
@@ -285,7 +333,7 @@ def _dispatch(session: Session, schedules: list[DueSchedule], now: datetime, ctx
     _notify(session, paused, now, ctx)
 
 
-def _drain(session: Session, now: datetime, ctx: JobContext, checker: CachedChecker,
+def _drain(session: Session, now: datetime, ctx: JobContext, checker: _Checks,
            report: DispatchReport) -> None:
     """Take due batches until none is left (or one is seen twice: a bug, stop)."""
     size = ctx.settings.dispatch_batch_size
@@ -314,7 +362,7 @@ def run_once(session: Session, now: datetime, ctx: JobContext, *,
     ``registry`` validates the graphs at fire time (the default blocks when None).
     """
     report = DispatchReport()
-    check = CachedChecker(registry or default_registry(), ctx.settings.max_input_bytes)
+    check = _Checks(CachedChecker(registry or default_registry(), ctx.settings.max_input_bytes))
     size = ctx.settings.dispatch_batch_size
     if session.in_transaction():
         session.commit()

@@ -15,6 +15,11 @@ log = logging.getLogger("fleet.scheduling")
 OUTCOMES = ("fired", "missed", "skipped", "failed")
 
 
+def logged(outcome: str) -> bool:
+    """Whether a line of ``outcome`` would be logged at all (callers skip building many)."""
+    return log.isEnabledFor(logging.INFO if outcome == "fired" else logging.WARNING)
+
+
 def record(outcome: str, schedule_id: str, scheduled_for: datetime | None, detail: str,
            *, count: int = 1) -> None:
     """Log ``count`` outcomes of one kind as one line: INFO when fired, WARNING otherwise."""

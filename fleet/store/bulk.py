@@ -37,12 +37,16 @@ def _pg_type(column: Any) -> str:
     return "text"
 
 
+def naive_iso(value: datetime) -> str:
+    """``value`` as stored (naive UTC, as UTCDateTime does), in ISO format."""
+    return (value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value).isoformat()
+
+
 def _plain(value: Any, seen: dict[datetime, str]) -> Any:
-    if isinstance(value, datetime):  # stored naive UTC, as UTCDateTime does
+    if isinstance(value, datetime):
         text = seen.get(value)
         if text is None:  # a batch repeats the same few instants: convert each once
-            naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-            text = seen[value] = naive.isoformat()
+            text = seen[value] = naive_iso(value)
         return text
     return value
 

@@ -90,11 +90,19 @@ def lease_expiries(session: Session, since: datetime, until: datetime) -> int:
 
 
 def fire_outcomes(session: Session, since: datetime, until: datetime) -> dict[str, int]:
-    """Schedule fire records written in the window, by outcome (index on ``at``)."""
+    """Schedule fire records written in the window, by outcome (index on ``at``), and the
+    cron instants the dispatcher fired in it: the runs it created then, each the record of
+    its fire (:func:`fleet.store.schedules.fires`; index on ``created_at``)."""
     stmt = (select(col(ScheduleFire.outcome), func.count())
             .where(col(ScheduleFire.at) > since, col(ScheduleFire.at) <= until)
             .group_by(col(ScheduleFire.outcome)))
-    return {r[0]: int(r[1]) for r in session.execute(stmt).all()}
+    found = {r[0]: int(r[1]) for r in session.execute(stmt).all()}
+    fired = session.execute(select(func.count()).where(
+        col(Run.created_at) > since, col(Run.created_at) <= until,
+        col(Run.scheduled_for).is_not(None))).scalar_one()
+    if fired:
+        found["fired"] = found.get("fired", 0) + int(fired)
+    return found
 
 
 def delivery_outcomes(session: Session, since: datetime, until: datetime) -> dict[str, int]:

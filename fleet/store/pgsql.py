@@ -15,6 +15,7 @@ timestamps are UTC (the store's convention) and are made aware here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -234,3 +235,99 @@ def write_batch(engine: Engine, runs: Table, node_runs: Table, events: Table,
             pipe.send(_finish_sql(runs, columns, sums),
                       {"rows": payload(rows, ("_run", "_lease", *columns))})
     return {(r[0], r[1]): bool(r[2]) for r in fenced.rows}
+
+
+# --- the dispatcher's batch (fleet.scheduling.dispatcher) ------------------------------
+
+
+def _elements(*names: str) -> str:
+    """``ROWS FROM`` over JSON arrays given as parameters: row i holds element i of each.
+    Arrays travel as one JSON text each (``json.dumps`` of a list is C; adapting a Python
+    list to a PostgreSQL array costs about a microsecond per element)."""
+    return "ROWS FROM (" + ", ".join(f"json_array_elements_text(%({n})s::json)"
+                                     for n in names) + ")"
+
+
+def _json_or_empty(column: str) -> str:
+    return f"CASE json_typeof({column}) WHEN 'null' THEN '{{}}'::json ELSE {column} END"
+
+
+# The columns fire_runs sets itself; the others take their model defaults.
+_FIRE_SETS = {"id", "user_id", "graph_id", "graph_version", "schedule_id", "scheduled_for",
+              "state", "inputs", "credentials", "max_attempts", "timeout_s", "created_at",
+              "queued_at", "state_changed_at", "last_sent_at", "send_count"}
+
+
+@cache
+def _fire_sql(runs: Table) -> tuple[str, dict[str, Any]]:
+    """The statement of :func:`fire_runs` and the defaults it binds: the columns a queued
+    run takes from its model's defaults, as create_many's rows do."""
+    defaults = {c.name: c.default.arg for c in runs.columns  # type: ignore[attr-defined]
+                if c.name not in _FIRE_SETS and c.default is not None
+                and getattr(c.default, "is_scalar", False)}
+    columns = ", ".join([*sorted(_FIRE_SETS), *defaults])
+    values = {"id": "f.id", "user_id": "s.user_id", "graph_id": "s.graph_id",
+              "graph_version": "f.version::int", "schedule_id": "s.id",
+              "scheduled_for": "f.at::timestamp", "state": "'queued'",
+              "inputs": _json_or_empty("s.input_data"),
+              "credentials": _json_or_empty("s.credential_refs"),
+              "max_attempts": "f.attempts::int", "timeout_s": "f.timeout::float8",
+              "created_at": "%(now)s", "queued_at": "%(now)s", "state_changed_at": "%(now)s",
+              "last_sent_at": "%(now)s", "send_count": "1"}
+    selected = ", ".join([*(values[c] for c in sorted(_FIRE_SETS)),
+                          *(f"%(d_{c})s" for c in defaults)])
+    sql = f"""
+WITH f AS (
+  SELECT * FROM {_elements("ids", "sids", "ats", "versions", "attempts", "timeouts", "details")}
+    AS f(id, sid, at, version, attempts, timeout, detail)
+), ins AS (
+  INSERT INTO runs ({columns})
+  SELECT {selected} FROM f JOIN schedules s ON s.id = f.sid
+  ON CONFLICT (schedule_id, scheduled_for) DO NOTHING
+  RETURNING id
+), ev AS (
+  INSERT INTO run_events (run_id, at, kind, from_state, to_state, detail)
+  SELECT ins.id, %(now)s, 'transition', NULL, 'queued', f.detail FROM ins JOIN f ON f.id = ins.id
+), upd AS (
+  UPDATE schedules AS t SET next_run_at = u.next::timestamp, buffered_for = u.buffered::timestamp,
+    last_fired_at = u.last::timestamp, updated_at = %(now)s
+  FROM {_elements("uids", "nexts", "buffereds", "lasts")} AS u(id, next, buffered, last)
+  WHERE t.id = u.id
+)
+SELECT id FROM ins
+"""
+    return sql, {f"d_{c}": v for c, v in defaults.items()}
+
+
+def fire_runs(session: Session, runs: Table, fires: dict[str, list[Any]],
+              updates: dict[str, list[Any]], now: datetime) -> set[str]:
+    """The dispatcher's batch in one statement: queued runs of schedules (recorded as sent
+    at ``now``) with their first events, and the schedules' new ``next_run_at``,
+    ``buffered_for`` and ``last_fired_at``. Returns the ids of the runs inserted: a fire
+    already made (same schedule and instant) is skipped.
+
+    ``fires``: lists ``ids``, ``sids`` (schedule), ``ats`` (naive UTC ISO instants),
+    ``versions``, ``attempts``, ``timeouts`` and ``details`` (the first event's text);
+    a run's owner, graph, inputs and credentials are its schedule's.
+    ``updates``: lists ``uids``, ``nexts``, ``buffereds`` and ``lasts`` (naive UTC ISO or None).
+    """
+    sql, defaults = _fire_sql(runs)
+    params: dict[str, Any] = {k: json.dumps(v) for k, v in (*fires.items(), *updates.items())}
+    return set(_run(session, sql, {**params, **defaults, "now": _naive(now)}).scalars().all())
+
+
+@cache
+def _due_sql(columns: tuple[str, ...], json_columns: tuple[str, ...]) -> str:
+    selected = ", ".join(f"{c}::text" if c in json_columns else c for c in columns)
+    return (f"SELECT {selected} FROM schedules "
+            "WHERE paused IS false AND next_run_at <= %(now)s ORDER BY next_run_at, id "
+            "LIMIT %(limit)s FOR UPDATE SKIP LOCKED")
+
+
+def due_schedules(session: Session, columns: tuple[str, ...], json_columns: tuple[str, ...],
+                  now: datetime, limit: int) -> list[tuple[Any, ...]]:
+    """``columns`` of up to ``limit`` unpaused schedules due at ``now``, earliest first,
+    locked (``SKIP LOCKED``); ``json_columns`` as their JSON text, timestamps naive UTC as
+    the driver returns them (the caller converts each distinct value once)."""
+    return [tuple(r) for r in _run(session, _due_sql(columns, json_columns),
+                                   {"now": _naive(now), "limit": limit}).all()]

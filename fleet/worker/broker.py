@@ -22,6 +22,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from fleet.ports import BatchSender, RunSender
 from fleet.settings import Settings
+from fleet.worker import wire
 from fleet.worker.periodic import StaleJobMiddleware
 from fleet.worker.redis_broker import MAINTENANCE_CHANCE, FleetRedisBroker
 
@@ -65,10 +66,17 @@ def build_broker(settings: Settings, middleware: Iterable[Middleware] = (), *,
 
 def make_batch_sender(broker: Broker, queue_name: str,
                       actor_name: str = EXECUTE_ACTOR) -> BatchSender:
-    """A sender of many ``actor_name(run_id)`` messages: one Redis round trip for all."""
+    """A sender of many ``actor_name(run_id)`` messages: one Redis round trip for all.
+
+    On Redis with nothing hooking ``enqueue``, the messages are encoded straight to
+    Dramatiq's wire format (:mod:`fleet.worker.wire`) instead of one ``Message`` each.
+    """
     broker.declare_queue(queue_name)
 
     def send_many(run_ids: Sequence[str]) -> None:
+        if isinstance(broker, FleetRedisBroker) and wire.plain_enqueue(broker):
+            broker.enqueue_encoded(queue_name, wire.encode_runs(queue_name, actor_name, run_ids))
+            return
         messages: list[Message[Any]] = [
             Message(queue_name=queue_name, actor_name=actor_name, args=(run_id,), kwargs={},
                     options={}) for run_id in run_ids]

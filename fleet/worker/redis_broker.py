@@ -85,14 +85,26 @@ class FleetRedisBroker(RedisBroker):
             by_queue.setdefault(message.queue_name, {})[
                 message.options["redis_message_id"]] = message.encode()
             ready.append(message)
+        self._store(by_queue)
+        for message in ready:
+            self.emit_after("enqueue", message, None)
+
+    def enqueue_encoded(self, queue_name: str, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Enqueue messages already encoded (``(redis message id, bytes)``, e.g. by
+        :func:`fleet.worker.wire.encode_runs`) on ``queue_name`` in ONE Redis round trip,
+        as :meth:`enqueue_many` stores them; no middleware sees them."""
+        if messages:
+            self._store({queue_name: dict(messages)})
+
+    def _store(self, by_queue: dict[str, dict[str, bytes]]) -> None:
+        """What Dramatiq's ``enqueue`` script does, for many messages: each stored in its
+        queue's hash, its id pushed on the queue's list; one MULTI for all."""
         with self.client.pipeline(transaction=True) as pipe:
             for queue_name, batch in by_queue.items():
                 full = f"{self.namespace}:{queue_name}"
                 pipe.hset(f"{full}.msgs", mapping=batch)  # type: ignore[arg-type]
                 pipe.rpush(full, *batch)
             pipe.execute()
-        for message in ready:
-            self.emit_after("enqueue", message, None)
 
 
 def prefetched_run_ids(broker: RedisBroker, consumer_id: str, queue_name: str, *,

@@ -136,3 +136,34 @@ def test_the_reaper_sends_a_dead_workers_fetched_runs_ahead(redis_url: str, db_u
     client.close()
     app.broker.close()
     engine.dispose()
+
+
+def test_batch_sent_runs_are_consumed_by_a_dramatiq_worker(redis_url: str) -> None:
+    import dramatiq
+
+    from fleet.worker.broker import make_batch_sender
+
+    settings = Settings(redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
+    broker = build_broker(settings)
+    seen: list[str] = []
+    done = threading.Event()
+
+    def execute(run_id: str) -> None:
+        seen.append(run_id)
+        if len(seen) == 5:
+            done.set()
+
+    dramatiq.actor(actor_name="execute_graph", queue_name="fleet", broker=broker,
+                   max_retries=0)(execute)
+    make_batch_sender(broker, "fleet")([f"run-{i}" for i in range(5)])  # encoded directly
+    worker = Worker(broker, worker_threads=1)
+    worker.start()
+    try:
+        assert done.wait(15), f"only {seen} ran"
+    finally:
+        worker.stop(timeout=5_000)
+        broker.close()
+    assert sorted(seen) == [f"run-{i}" for i in range(5)]
+    client = redis.Redis.from_url(redis_url)
+    assert client.hlen("dramatiq:fleet.msgs") == 0  # each acked
+    client.close()

@@ -44,7 +44,7 @@ def scrape(web: Web) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def _history(web: Web, at: datetime) -> None:
-    """Rows of every source, all at ``at``."""
+    """Rows of every source, all at ``at`` (the scheduled run r1 is the record of its fire)."""
     with web.session() as s:
         run = Run(id="r1", user_id="u", graph_id="g", graph_version=1, state="completed",
                   created_at=at, queued_at=at, scheduled_for=at - timedelta(seconds=3),
@@ -64,7 +64,6 @@ def _history(web: Web, at: datetime) -> None:
                      to_state="completed"),
             NodeRun(run_id="r1", node_id="n", block_id="template", exec_key="k", state="completed",
                     started_at=at, completed_at=at, wall_time_s=0.02),
-            ScheduleFire(schedule_id="s1", scheduled_for=at, outcome="fired", at=at),
             ScheduleFire(schedule_id="s1", scheduled_for=at - timedelta(minutes=1),
                          outcome="missed", at=at),
             AlertDelivery(alert_id="a", send_count=1, destination="d1", url="x://y",
