@@ -9,13 +9,14 @@ SQLAlchemy Core on the tables (no ORM unit of work, no identity map):
   caller's ``BEGIN IMMEDIATE`` (the UPDATE returns the graph through
   subqueries, then the event's INSERT), built once: the write lock is held
   while they run, so their Python time is every other writer's wait.
-- :func:`checkpoint_many`: several finished node executions, of several runs,
-  in one transaction: one fencing UPDATE for all their leases, one upsert of
-  all node runs, one insert of all their events.
-- :func:`finish_many`: the runs' final (or waiting) states, fenced by their
-  leases, in one UPDATE per column set, which also sets the run's ``cost`` to
-  the sum of its node runs' costs (so the two always agree, however many
-  segments, replays and lost leases the run went through).
+- :func:`write_pipelined` (PostgreSQL): a group of checkpoints and finishes of
+  several runs as one transaction sent in one round trip: a row lock on the
+  runs whose leases hold, the node runs and events guarded by their lease, the
+  finishes (each also sets the run's ``cost`` to the sum of its node runs'
+  costs, so the two always agree, however many segments, replays and lost
+  leases the run went through).
+- On SQLite the same writes are :func:`fence`, :func:`save_node_runs`,
+  :func:`add_events` and :func:`finish_many` inside the caller's transaction.
 
 Nothing here commits. Lease times are the ``now`` the caller passes: a worker's
 lease clock, which follows the database's (:meth:`fleet.worker.process.WorkerRuntime.lease_now`).
@@ -200,7 +201,8 @@ class NodeCheckpoint:
 
 
 def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bool]:
-    """Lock the runs whose ``(run id, lease id)`` still hold; their ``cancel_requested``.
+    """SQLite (PostgreSQL: :func:`write_pipelined`). Lock the runs whose
+    ``(run id, lease id)`` still hold; their ``cancel_requested``.
 
     The no-op UPDATE takes the row locks for the rest of the transaction, so the
     reaper cannot take a run between this check and the commit of its checkpoints.
@@ -208,8 +210,6 @@ def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str
     """
     if not leases:
         return {}
-    if _dialect(session) == "postgresql":
-        return pgsql.fence(session, leases)
     stmt = (update(RUNS)
             .where(tuple_(RUNS.c.id, RUNS.c.lease_id).in_(list(set(leases))),
                    RUNS.c.state == "running")
@@ -219,20 +219,14 @@ def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str
 
 
 def save_node_runs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Upsert node runs in one statement; a completed one is never replaced.
+    """SQLite (PostgreSQL: :func:`write_pipelined`). Upsert node runs in one statement; a
+    completed one is never replaced.
 
     A node run that is replaced (a parked sub-graph node run again once decided, an
     execution redone after a lost lease) adds the new execution's ``cost`` to its own:
     every execution stored under an exec key is charged once.
     """
     if not rows:
-        return
-    if _dialect(session) == "postgresql":
-        # one statement may touch a row once: the last write of an execution wins
-        last = {(r["run_id"], r["exec_key"]): r for r in rows}
-        pgsql.insert_rows(session, NODE_RUNS, list(last.values()),
-                          conflict=("run_id", "exec_key"), protect_state="completed",
-                          accumulate=("cost",))
         return
     ins = upsert_insert(session, NodeRun)
     cols = {c: ins.excluded[c] for c in rows[0] if c not in ("id", "run_id", "exec_key")}
@@ -244,24 +238,21 @@ def save_node_runs(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert run events (all with the same keys) in one statement."""
+    """SQLite (PostgreSQL: :func:`write_pipelined`). Insert run events (all with the same
+    keys) in one statement."""
     if not rows:
         return
-    if _dialect(session) == "postgresql":
-        pgsql.insert_rows(session, EVENTS, rows)
-    else:
-        session.execute(insert(EVENTS), list(rows))
+    session.execute(insert(EVENTS), list(rows))
 
 
 def finish_many(session: Session,
                 finishes: Sequence[tuple[str, str, dict[str, Any]]]) -> set[str]:
-    """Write running runs' next states, each ``(run id, lease id, values)`` under its lease,
+    """SQLite (PostgreSQL: :func:`write_pipelined`). Write running runs' next states, each
+    ``(run id, lease id, values)`` under its lease,
     with ``cost`` = the sum of the run's node runs' costs; the run ids written (one missing
     lost its lease)."""
     if not finishes:
         return set()
-    if _dialect(session) == "postgresql":
-        return pgsql.finish_many(session, RUNS, finishes, sums=pgsql.RUN_COST_SUM)
     done: set[str] = set()
     for run_id, lease_id, values in finishes:
         stmt = (update(RUNS).where(RUNS.c.id == run_id, RUNS.c.lease_id == lease_id,

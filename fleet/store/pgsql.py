@@ -117,12 +117,6 @@ FOR NO KEY UPDATE OF runs
 """
 
 
-def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bool]:
-    """Lock the runs whose (run id, lease id) still hold; their ``cancel_requested``."""
-    pairs = sorted(set(leases))  # one lock order for every writer
-    rows = _run(session, _FENCE, {"ids": [p[0] for p in pairs],
-                                  "leases": [p[1] for p in pairs]}).all()
-    return {(r[0], r[1]): bool(r[2]) for r in rows}
 
 
 # A guarded insert writes a row only while its run still holds the row's lease ("_lease").
@@ -148,16 +142,6 @@ def _insert_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...
     return sql
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], *,
-                conflict: tuple[str, ...] = (), protect_state: str | None = None,
-                accumulate: tuple[str, ...] = ()) -> None:
-    """Insert ``rows`` (same keys) in one statement; with ``conflict``, update the existing
-    row instead, unless its state is ``protect_state``, adding the new values of the
-    ``accumulate`` columns to the stored ones."""
-    if rows:
-        columns = tuple(rows[0])
-        _run(session, _insert_sql(table, columns, conflict, protect_state, accumulate),
-             {"rows": payload(rows, columns)})
 
 
 # A finish's derived column: the run's cost is the sum of its node runs' costs.
@@ -184,18 +168,6 @@ def _finish_shapes(finishes: Sequence[tuple[str, str, dict[str, Any]]]
     return shapes
 
 
-def finish_many(session: Session, table: Table,
-                finishes: Sequence[tuple[str, str, dict[str, Any]]], *,
-                sums: tuple[str, ...] = ()) -> set[str]:
-    """Write each running run's next state under its lease, one statement per column set,
-    plus the derived ``sums`` (SET clauses over the updated row ``t``); the run ids written
-    (a missing one lost its lease)."""
-    done: set[str] = set()
-    for columns, rows in _finish_shapes(finishes).items():
-        found = _run(session, _finish_sql(table, columns, sums),
-                     {"rows": payload(rows, ("_run", "_lease", *columns))}).all()
-        done.update(r[0] for r in found)
-    return done
 
 
 def write_batch(engine: Engine, runs: Table, node_runs: Table, events: Table,
