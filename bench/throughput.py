@@ -39,7 +39,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fleet.testing.cpu import cpu_seconds, postgres_processes, process_group
 from fleet.testing.graphs import delay_chain
+from fleet.testing.servers import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 NOOP_QUEUE = "bench-noop"
@@ -99,42 +101,17 @@ def _wait(cond: object, timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-_HZ = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of ``pids`` (from /proc; 0 for a pid that is gone)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / _HZ
-
-
-def _group(pgid: int) -> list[int]:
-    """The processes of a process group (a worker and the processes it forked)."""
-    out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [pid, *(int(p) for p in out.split())]
-
-
 class _CpuMeter:
     """CPU spent by the workers, PostgreSQL and Redis between :meth:`start` and :meth:`stop`
     (None where the server is not one this benchmark started)."""
 
-    def __init__(self, workers: list[int], postmaster: int | None, redis: int | None) -> None:
+    def __init__(self, workers: list[int], pg: PostgresServer, redis: int | None) -> None:
         self.parts: dict[str, Any] = {
-            "workers": lambda: _cpu_s([p for w in workers for p in _group(w)]),
-            "postgresql": (lambda: _cpu_s(_children(postmaster))) if postmaster else None,
-            "redis": (lambda: _cpu_s([redis])) if redis else None}
+            "workers": lambda: cpu_seconds([p for w in workers for p in process_group(w)]),
+            # the server's processes read again each time: backends come with connections
+            "postgresql": ((lambda: cpu_seconds(postgres_processes(pg) or []))
+                           if postgres_processes(pg) is not None else None),
+            "redis": (lambda: cpu_seconds([redis])) if redis else None}
         self.begin: dict[str, float] = {}
 
     def start(self) -> None:
@@ -144,13 +121,6 @@ class _CpuMeter:
         """Milliseconds of CPU per unit of work (``count`` units), by part."""
         return {k: (round((f() - self.begin[k]) / count * 1000, 3) if f is not None else None)
                 for k, f in self.parts.items()}
-
-
-def _postmaster(pg: Any) -> int | None:
-    if pg.datadir is None:
-        return None
-    with open(Path(pg.datadir) / "postmaster.pid") as f:
-        return int(f.readline())
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -213,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(3)  # let both processes boot and start consuming
         client.delete(COUNTER)
         redis_pid = rds.proc.pid if rds.proc is not None else None
-        meter = _CpuMeter([procs[0].pid], _postmaster(pg), redis_pid)
+        meter = _CpuMeter([procs[0].pid], pg, redis_pid)
         meter.start()
         t0 = time.monotonic()
         for _ in range(n_noop):
@@ -271,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             with Session(engine) as s:
                 return run_store.count_by_state(s).get("completed", 0)
 
-        meter = _CpuMeter([procs[0].pid], _postmaster(pg), redis_pid)
+        meter = _CpuMeter([procs[0].pid], pg, redis_pid)
         meter.start()
         t0 = time.monotonic()
         batch_submit(n_runs)
