@@ -5,10 +5,13 @@ routed), written under its run's lease; the run's next state (completed,
 failed, waiting...) is written the same way. A :class:`RunWriter` shared by
 the threads of one worker process collects the writes that arrive within
 ``group_commit_ms`` of each other and commits them in ONE transaction: one
-fencing UPDATE for all their leases, one upsert of all node runs, one insert
-of all events. Each caller returns only once its write is committed, so a
-checkpoint is durable before the node that depends on it is considered done;
-a crash loses at most the writes not yet committed (their nodes are redone).
+fence (a lock on the runs whose leases hold) for all of them, one upsert of
+all node runs, one insert of all events, the finishes; on PostgreSQL that
+transaction is one pipelined round trip (:func:`fleet.store.hotpath.write_pipelined`).
+A checkpoint may be queued without waiting (:meth:`RunWriter.checkpoint_later`),
+but a run's writes commit in order and its finish waits for all of them, so a
+node is never recorded done before the node it depended on; a crash loses at
+most the writes not yet committed (their nodes are redone).
 
 A database outage delays the writes (retried with backoff within
 ``db_outage_budget_s``); it does not lose them.
