@@ -268,6 +268,23 @@ def pipelined(session: Session) -> bool:
     return _dialect(session) == "postgresql"
 
 
+# How the writer's batch writes node runs (an execution's row is upserted, its cost
+# summed) and finishes (the run's cost is the sum of its node runs').
+WRITE_SHAPE: dict[str, Any] = {"node_conflict": ("run_id", "exec_key"),
+                               "node_accumulate": ("cost",), "sums": pgsql.RUN_COST_SUM}
+
+
+def pipelined_statements(leases: Sequence[tuple[str, str]],
+                         node_rows: Sequence[tuple[str, dict[str, Any]]],
+                         event_rows: Sequence[tuple[str, dict[str, Any]]],
+                         finishes: Sequence[tuple[str, str, dict[str, Any]]]
+                         ) -> list[tuple[str, dict[str, Any]]]:
+    """The statements :func:`write_pipelined` sends, as ``(SQL, parameters)`` (their plans
+    are tested: each must reach ``runs`` by its primary key)."""
+    return pgsql.batch_statements(RUNS, NODE_RUNS, EVENTS, leases, node_rows, event_rows,
+                                  finishes, **WRITE_SHAPE)
+
+
 def write_pipelined(session: Session, leases: Sequence[tuple[str, str]],
                     node_rows: Sequence[tuple[str, dict[str, Any]]],
                     event_rows: Sequence[tuple[str, dict[str, Any]]],
@@ -281,8 +298,7 @@ def write_pipelined(session: Session, leases: Sequence[tuple[str, str]],
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     return pgsql.write_batch(engine, RUNS, NODE_RUNS, EVENTS, leases, node_rows, event_rows,
-                             finishes, node_conflict=("run_id", "exec_key"),
-                             node_accumulate=("cost",), sums=pgsql.RUN_COST_SUM)
+                             finishes, **WRITE_SHAPE)
 
 
 def claimed_row(run_id: str, lease_id: str) -> Any:
