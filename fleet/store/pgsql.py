@@ -192,7 +192,8 @@ def batch_statements(runs: Table, node_runs: Table, events: Table,
                      sums: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
     """The statements of :func:`write_batch`, in order, the fence first."""
     pairs = sorted(set(leases))  # one lock order for every writer
-    statements = [(_FENCE, {"ids": [p[0] for p in pairs], "leases": [p[1] for p in pairs]})]
+    statements: list[tuple[str, dict[str, Any]]] = [
+        (_FENCE, {"ids": [p[0] for p in pairs], "leases": [p[1] for p in pairs]})]
     if node_rows:
         # one statement may touch a row once: the last write of an execution wins
         last = {(r["run_id"], r["exec_key"]): {**r, "_lease": lease} for lease, r in node_rows}
