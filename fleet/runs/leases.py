@@ -93,14 +93,15 @@ def claim_next(session: Session, now: datetime, runtime_id: str,
 
 
 def heartbeat(session: Session, runtime_id: str, lease_ids: Sequence[str], now: datetime,
-              ttl_s: float = 60.0) -> HeartbeatResult:
+              ttl_s: float = 60.0, run_ids: Sequence[str] = ()) -> HeartbeatResult:
     """Extend every lease this process holds in one UPDATE.
 
     Leases missing from the answer were lost (reaped, or the run was
-    cancelled and finished): their executions must stop.
+    cancelled and finished): their executions must stop. ``run_ids``, the
+    leases' runs, make it a primary-key lookup.
     """
     rows = store.extend_leases(session, runtime_id, lease_ids, now,
-                               now + timedelta(seconds=ttl_s))
+                               now + timedelta(seconds=ttl_s), run_ids=run_ids)
     session.commit()
     kept = {lease for _, lease, _ in rows}
     return HeartbeatResult(

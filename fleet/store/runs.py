@@ -135,18 +135,24 @@ def claim_one(session: Session, run_id: str | None, values: dict[str, Any]) -> R
 
 
 def extend_leases(
-    session: Session, runtime_id: str, lease_ids: Sequence[str], now: datetime, until: datetime
+    session: Session, runtime_id: str, lease_ids: Sequence[str], now: datetime, until: datetime,
+    run_ids: Sequence[str] = (),
 ) -> list[tuple[str, str, bool]]:
     """One batched heartbeat: extend every lease still held by ``runtime_id``.
 
     Returns ``(run_id, lease_id, cancel_requested)`` for each lease still held;
-    a lease missing from the answer was lost.
+    a lease missing from the answer was lost. ``run_ids`` (the leases' runs) lets
+    the UPDATE find the rows by primary key: without them it walks the runtime's
+    index entries, which include every dead version of the runs it ran since the
+    last VACUUM.
     """
     if not lease_ids:
         return []
+    by_id = [col(Run.id).in_(list(run_ids))] if run_ids else []
     stmt = (
         update(Run)
         .where(
+            *by_id,
             col(Run.lease_id).in_(list(lease_ids)),
             col(Run.runtime_id) == runtime_id,
             col(Run.state) == "running",

@@ -185,11 +185,12 @@ class Heartbeat:
         if not held:
             return
         lease_ids = [h.lease.lease_id for h in held]
+        run_ids = [h.lease.run_id for h in held]
 
         def _beat() -> leases.HeartbeatResult:
             with self.rt.open_session() as session:
                 return leases.heartbeat(session, self.rt.runtime_id, lease_ids, now,
-                                        ttl_s=self.rt.settings.lease_ttl_s)
+                                        ttl_s=self.rt.settings.lease_ttl_s, run_ids=run_ids)
 
         result = with_retry(_beat, attempts=self.retry_attempts, what="lease heartbeat")
         report.extended = result.held

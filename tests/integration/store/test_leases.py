@@ -81,7 +81,9 @@ def test_claim_requires_fresh_transaction(session: Session, now: datetime) -> No
         leases.claim(session, run.id, now, "rt-1")
 
 
-def test_heartbeat_extends_all_and_reports_lost(session: Session, now: datetime) -> None:
+@pytest.mark.parametrize("by_run_id", [False, True], ids=["lease-ids", "with-run-ids"])
+def test_heartbeat_extends_all_and_reports_lost(session: Session, now: datetime,
+                                                by_run_id: bool) -> None:
     a, b = make_run(session, now), make_run(session, now)
     la = leases.claim(session, a.id, now, "rt-1", ttl_s=60)
     lb = leases.claim(session, b.id, now, "rt-1", ttl_s=10)
@@ -89,7 +91,8 @@ def test_heartbeat_extends_all_and_reports_lost(session: Session, now: datetime)
     # b's lease expires first and the reaper takes it back.
     assert reaper.run_once(session, now + timedelta(seconds=11)).requeued == [b.id]
     later = now + timedelta(seconds=15)
-    result = leases.heartbeat(session, "rt-1", [la.lease_id, lb.lease_id], later, ttl_s=60)
+    result = leases.heartbeat(session, "rt-1", [la.lease_id, lb.lease_id], later, ttl_s=60,
+                              run_ids=[a.id, b.id] if by_run_id else ())
     assert result.held == [a.id]
     assert result.lost == [lb.lease_id]
     row = store.get(session, a.id, fresh=True)
