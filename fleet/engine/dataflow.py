@@ -194,6 +194,7 @@ class Dataflow:
         checkpoints: dict[str, Checkpoint] | None = None,
         on_finished: FinishedHook | None = None,
         should_stop: Callable[[], str | None] | None = None,
+        before_wait: Callable[[], None] | None = None,
         event_cap_bytes: int = 16_384,
         depth: int = 0,
         services: BlockServices | None = None,
@@ -214,6 +215,9 @@ class Dataflow:
         self.sleep = sleep  # waits between retries (tests inject one that moves the clock)
         self.on_finished = on_finished
         self.should_stop = should_stop
+        # Called before the loop blocks (for blocks on other threads, or a retry's backoff):
+        # the run lifecycle sends the checkpoints it holds back, so that none waits on a block.
+        self.before_wait = before_wait
         self.event_cap_bytes = event_cap_bytes
         self.depth = depth
         # Credentials, files and redaction lent by the run lifecycle (none in memory).
@@ -529,6 +533,8 @@ class Dataflow:
                     continue
                 if not inflight and (halted or not (ready or delayed)):
                     break
+                if self.before_wait is not None:
+                    self.before_wait()
                 if not inflight:  # only retries wait: sleep towards the first one's due time
                     wait_s = (min(due for due, _ in delayed) - self.clock()).total_seconds()
                     self.sleep(min(max(wait_s, 0.0), RETRY_TICK_S))

@@ -152,12 +152,17 @@ def _load(open_session: Callable[[], Session], lease: Lease,
 class _Persister:
     """Writes each finished execution (and its routed outputs) under the lease fence.
 
-    A checkpoint is queued and the flow goes on: the nodes that depend on it may
-    start, but the run is not finished (nor suspended) before :meth:`flush` has
-    seen every checkpoint committed, and the writer commits a run's writes in
-    order, so a node is never recorded done before the node it depended on. A
-    crash loses what was not committed yet: those nodes are redone, as before.
-    What a committed write says (the lease is gone, a cancel was requested)
+    Checkpoints are held back while the flow runs blocks on its own thread (inline
+    blocks, microseconds each) and sent to the writer together: when the first one
+    held is ``window_s`` old, before the flow waits on a block running elsewhere or
+    a retry's backoff, or with the run's finish (:meth:`take`), so that a run of
+    inline blocks is one write. The flow goes on meanwhile: the nodes that depend on
+    a checkpoint may start, but the run is not finished (nor suspended) before every
+    checkpoint is committed, with its finish or before it, and the writer commits a
+    run's writes in order, so a node is never recorded done before the node it
+    depended on. A crash loses what was not committed yet (at most ``window_s`` of
+    inline work, as the writer's own group commit): those nodes are redone, as
+    before. What a committed write says (the lease is gone, a cancel was requested)
     stops the flow at the next node.
     """
 
@@ -168,6 +173,9 @@ class _Persister:
         self.settings = settings
         self.stop = stop
         self.pending: deque[Pending] = deque()
+        self.held_rows: list[dict[str, Any]] = []
+        self.held_events: list[dict[str, Any]] = []
+        self.held_since = 0.0
         self.lost = False
         self.cancel_requested = False
 
@@ -188,17 +196,35 @@ class _Persister:
             "resume": fin.suspend.resume if fin.suspend else None, "cost": fin.cost,
             "node_attempt": fin.attempt,
         }
-        rows = [event_row(run_id=self.lease.run_id, at=e.at, kind="output",
-                          source_node=e.source_node, source_pin=e.source_pin,
-                          sink_node=e.target_node, sink_pin=e.target_pin, data=e.data,
-                          detail="truncated" if e.truncated else None) for e in events]
+        if not self.held_rows:
+            self.held_since = time.monotonic()
+        self.held_rows.append(node_run)
+        self.held_events.extend(
+            event_row(run_id=self.lease.run_id, at=e.at, kind="output",
+                      source_node=e.source_node, source_pin=e.source_pin,
+                      sink_node=e.target_node, sink_pin=e.target_pin, data=e.data,
+                      detail="truncated" if e.truncated else None) for e in events)
         if fin.retry_note is not None:  # the run's events record each retry
-            rows.append(event_row(run_id=self.lease.run_id, at=fin.ended_at, kind="retry",
-                                  source_node=ex.node_id, detail=fin.retry_note))
-        # A database outage costs time, not the run: the writer retries within the budget.
-        self.pending.append(self.writer.checkpoint_later(self.lease.run_id, self.lease.lease_id,
-                                                         node_run, rows))
+            self.held_events.append(event_row(run_id=self.lease.run_id, at=fin.ended_at,
+                                              kind="retry", source_node=ex.node_id,
+                                              detail=fin.retry_note))
+        if time.monotonic() - self.held_since >= self.writer.window_s:
+            self.send()
         return self._settled() or self.stop_reason()
+
+    def send(self) -> None:
+        """Queue the checkpoints held back (without waiting for them)."""
+        if self.held_rows:
+            rows, events = self.take()
+            # A database outage costs time, not the run: the writer retries within the budget.
+            self.pending.append(self.writer.checkpoints_later(
+                self.lease.run_id, self.lease.lease_id, rows, events))
+
+    def take(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The checkpoints held back (node runs, events), to go with the run's finish."""
+        taken = self.held_rows, self.held_events
+        self.held_rows, self.held_events = [], []
+        return taken
 
     def _settled(self) -> str | None:
         """What the writes committed so far say (raises a failed write's error)."""
@@ -207,7 +233,7 @@ class _Persister:
         return self._reason()
 
     def flush(self) -> str | None:
-        """Wait for every queued checkpoint; ``lease_lost`` / ``cancelled`` or None."""
+        """Wait for every checkpoint sent; ``lease_lost`` / ``cancelled`` or None."""
         while self.pending:
             self._note(self.pending.popleft().wait())
         return self._reason()
@@ -278,11 +304,13 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
                     run_id=lease.run_id, concurrency=settings.node_concurrency, clock=clock,
                     deadline=deadline, checkpoints=loaded.checkpoints, resumes=loaded.resumes,
                     on_finished=persister,
-                    should_stop=persister.stop_reason,
+                    should_stop=persister.stop_reason, before_wait=persister.send,
                     event_cap_bytes=settings.event_data_cap_bytes,
                     services=prepared.services)
     try:
         result = flow.run()
+        if result.status == "stopped" and result.reason != "cancelled":
+            persister.send()  # nothing more is written, but what finished is kept
         written = persister.flush()
     finally:
         prepared.close()
@@ -307,6 +335,8 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
     common = {"executed": result.executed, "replayed": result.replayed, "tracker": tracker,
               "elapsed_s": elapsed}
     score = judge(graph, result.outputs) if result.status == "completed" else Score()
+    # The checkpoints still held back go with the finish: one write.
+    common["carried"] = persister.take()
     return _conclude(writer, lease, loaded, result, end, stats, common, score)
 
 
@@ -315,6 +345,7 @@ def _conclude(writer: RunWriter, lease: Lease, loaded: _Loaded,
               common: dict[str, Any], score: Score) -> Outcome:
     if result.status == "stopped" and result.reason != "cancelled":
         log.info("run %s: execution stopped (%s); nothing written", lease.run_id, result.reason)
+        common.pop("carried")  # sent already (see execute)
         return Outcome(lease.run_id, None, reason=result.reason, **common)
     if result.status == "stopped":
         return _finish(writer, lease, loaded, RunState.CANCELLED, end,
@@ -343,15 +374,18 @@ def _conclude(writer: RunWriter, lease: Lease, loaded: _Loaded,
 def _finish(writer: RunWriter, lease: Lease, loaded: _Loaded,
             to: RunState, now: datetime, *, detail: str | None = None, note: str | None = None,
             stats: dict[str, Any] | None = None, executed: int = 0, replayed: int = 0,
-            tracker: Tracker | None = None, elapsed_s: float = 0.0, **fields: Any) -> Outcome:
+            tracker: Tracker | None = None, elapsed_s: float = 0.0,
+            carried: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], []),
+            **fields: Any) -> Outcome:
     assert fsm.is_legal(RunState.RUNNING, to), to
     values = {**(stats or {}), **fields, **fsm.entry_values(to, now)}
-    events = [event_row(run_id=lease.run_id, at=now, kind="transition",
-                        from_state=RunState.RUNNING.value, to_state=to.value, detail=detail)]
+    node_runs, events = carried[0], list(carried[1])
     if note is not None:
-        events.insert(0, event_row(run_id=lease.run_id, at=now, kind="note", detail=note))
+        events.append(event_row(run_id=lease.run_id, at=now, kind="note", detail=note))
+    events.append(event_row(run_id=lease.run_id, at=now, kind="transition",
+                            from_state=RunState.RUNNING.value, to_state=to.value, detail=detail))
     # A database outage costs time, not the run: the writer retries within the budget.
-    if not writer.finish(lease.run_id, lease.lease_id, values, events).held:
+    if not writer.finish(lease.run_id, lease.lease_id, values, events, node_runs).held:
         log.warning("run %s: lease lost before writing %s; nothing written", lease.run_id,
                     to.value)
         return Outcome(lease.run_id, None, reason="lease_lost", executed=executed,

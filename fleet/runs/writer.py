@@ -9,9 +9,12 @@ fence (a lock on the runs whose leases hold) for all of them, one upsert of
 all node runs, one insert of all events, the finishes; on PostgreSQL that
 transaction is one pipelined round trip (:func:`fleet.store.hotpath.write_pipelined`).
 A checkpoint may be queued without waiting (:meth:`RunWriter.checkpoint_later`),
-but a run's writes commit in order and its finish waits for all of them, so a
-node is never recorded done before the node it depended on; a crash loses at
-most the writes not yet committed (their nodes are redone).
+or carried by its run's finish (:meth:`RunWriter.finish` with ``node_runs``: the
+executor holds back the checkpoints of blocks run on the run's own thread, so a
+run of such blocks is one write), but a run's writes commit in order and its
+finish waits for all of them, so a node is never recorded done before the node
+it depended on; a crash loses at most the writes not yet committed (their nodes
+are redone).
 
 A database outage delays the writes (retried with backoff within
 ``db_outage_budget_s``); it does not lose them.
@@ -78,7 +81,7 @@ class _Done:
 class _Write:
     run_id: str
     lease_id: str
-    node_run: dict[str, Any] | None = None  # a checkpoint
+    node_runs: list[dict[str, Any]] = field(default_factory=list)  # checkpoints
     run_values: dict[str, Any] | None = None  # a final (or waiting) state
     events: list[dict[str, Any]] = field(default_factory=list)
     done: _Done = field(default_factory=_Done)
@@ -115,7 +118,7 @@ def _apply(session: Session, writes: Sequence[_Write]) -> None:
         if key in held:
             live.append(w)
     # Node runs first: a finish sums its run's node run costs into the run's cost.
-    hotpath.save_node_runs(session, [w.node_run for w in live if w.node_run is not None])
+    hotpath.save_node_runs(session, [row for w in live for row in w.node_runs])
     # Under the fence's row locks nothing else changes these runs: every finish applies.
     hotpath.finish_many(session, [(w.run_id, w.lease_id, w.run_values) for w in live
                                   if w.run_values is not None])
@@ -126,7 +129,7 @@ def _apply_pipelined(session: Session, writes: Sequence[_Write]) -> None:
     """:func:`_apply` and its commit in one round trip (PostgreSQL)."""
     held = hotpath.write_pipelined(
         session, [(w.run_id, w.lease_id) for w in writes],
-        [(w.lease_id, w.node_run) for w in writes if w.node_run is not None],
+        [(w.lease_id, row) for w in writes for row in w.node_runs],
         [(w.lease_id, e) for w in writes for e in w.events],
         [(w.run_id, w.lease_id, w.run_values) for w in writes if w.run_values is not None])
     for w in writes:
@@ -167,14 +170,22 @@ class RunWriter:
         Writes are committed in the order they were queued: a later write of the
         same run (its next checkpoint, its finish) commits with this one or after it.
         """
-        write = _Write(run_id, lease_id, node_run=node_run, events=events)
+        return self.checkpoints_later(run_id, lease_id, [node_run], events)
+
+    def checkpoints_later(self, run_id: str, lease_id: str, node_runs: list[dict[str, Any]],
+                          events: list[dict[str, Any]]) -> Pending:
+        """:meth:`checkpoint_later` for several finished executions of one run at once."""
+        write = _Write(run_id, lease_id, node_runs=node_runs, events=events)
         self._enqueue(write)
         return Pending(write)
 
     def finish(self, run_id: str, lease_id: str, values: dict[str, Any],
-               events: list[dict[str, Any]]) -> Written:
-        """Write the run's next state under the lease; blocks until committed."""
-        return self._submit(_Write(run_id, lease_id, run_values=values, events=events))
+               events: list[dict[str, Any]], node_runs: Sequence[dict[str, Any]] = ()
+               ) -> Written:
+        """Write the run's next state under the lease, with its last checkpoints
+        (``node_runs``, whose events lead ``events``); blocks until committed."""
+        return self._submit(_Write(run_id, lease_id, node_runs=list(node_runs),
+                                   run_values=values, events=events))
 
     def close(self) -> None:
         """Stop the writer thread (after the writes already queued)."""
@@ -255,7 +266,7 @@ class RunWriter:
                 _apply(session, batch)
                 session.commit()
 
-        with_retry(once, what="checkpoint write" if batch[0].node_run is not None
+        with_retry(once, what="checkpoint write" if batch[0].run_values is None
                    else "final run write", budget_s=self.budget_s)
         self.batches += 1
         self.writes += len(batch)

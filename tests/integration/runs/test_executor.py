@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,10 +18,12 @@ from fleet.errors import RUN_INVALID_GRAPH, RUN_NODE_FAILED, RUN_TIMEOUT
 from fleet.runs import leases
 from fleet.runs.execute import StopSignal, execute
 from fleet.runs.inline import run_inline
+from fleet.runs.writer import RunWriter
 from fleet.settings import Settings
 from fleet.store import node_runs
 from fleet.store import runs as run_store
 from fleet.store.models import Run
+from fleet.testing.graphs import delay_chain
 from tests.helpers import make_run
 from tests.integration.runs.conftest import Probe, chain
 
@@ -329,3 +331,55 @@ def test_reexecution_after_completion_is_not_claimable(
     assert _go(open_session, run, registry, settings).state == "completed"
     again = _go(open_session, run, registry, settings, clock=lambda: now + timedelta(hours=1))
     assert again.state is None and again.reason == "not_claimed"
+
+
+def test_a_run_of_inline_blocks_is_written_once_with_its_finish(
+        open_session: Opener, submit: Any, registry: BlockRegistry, settings: Settings) -> None:
+    """Checkpoints of blocks run on the run's own thread are held back and go with the
+    finish: one write, one transaction, every node run and event in it."""
+    run = submit(delay_chain("inline3", [0, 0]))
+    with open_session() as s:
+        lease = leases.claim(s, run.id, datetime.now(UTC), "rt-1")
+    assert lease is not None
+    writer = RunWriter(open_session, window_s=0.5)
+    try:
+        out = execute(open_session, lease, registry=registry, settings=settings, writer=writer)
+    finally:
+        writer.close()
+    assert out.state == "completed" and out.executed == 3
+    assert (writer.writes, writer.batches) == (1, 1)
+    with open_session() as s:
+        assert [n.node_id for n in node_runs.for_run(s, run.id)] == ["a", "b", "c"]
+        assert len(run_store.events(s, run.id, kind="output")) == 3
+    assert _row(open_session, run.id).state == "completed"
+
+
+def test_checkpoints_held_back_are_committed_before_the_flow_waits_on_a_block(
+        open_session: Opener, submit: Any, registry: BlockRegistry, settings: Settings,
+        probe: Probe) -> None:
+    """A checkpoint never waits on a block running on another thread: n1's is committed
+    while n2 (a block that waits) still runs."""
+    run = submit(chain(2, sleep_s=0.0))
+    seen: list[bool] = []
+
+    def look_for_n1() -> None:
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            with open_session() as s:
+                if [n.node_id for n in node_runs.for_run(s, run.id)] == ["n1"]:
+                    seen.append(True)
+                    return
+            time.sleep(0.02)
+        seen.append(False)
+
+    probe.hooks["n2"] = look_for_n1
+    with open_session() as s:
+        lease = leases.claim(s, run.id, datetime.now(UTC), "rt-1")
+    assert lease is not None
+    writer = RunWriter(open_session, window_s=0.05)
+    try:
+        out = execute(open_session, lease, registry=registry, settings=settings, writer=writer)
+    finally:
+        writer.close()
+    assert out.state == "completed"
+    assert seen == [True]
