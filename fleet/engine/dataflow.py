@@ -223,40 +223,25 @@ class Dataflow:
         # Credentials, files and redaction lent by the run lifecycle (none in memory).
         self.services = services or BlockServices()
         self.stop_event = threading.Event()
-        self._blocks: dict[str, type[Block]] = {
-            nid: registry.get(n.block) for nid, n in graph.nodes.items()}
-        self._linked: dict[str, set[str]] = {nid: set() for nid in graph.nodes}
-        self._out_links: dict[tuple[str, str], list[LinkDef]] = {}
-        for lk in graph.links:
-            self._linked[lk.sink.node].add(lk.sink.pin)
-            self._out_links.setdefault((lk.source.node, lk.source.pin), []).append(lk)
-        # A linked pin is awaited even when optional: fan-in waits for every link, until
-        # the pin's sources have all finished (then its default is used, see _release).
-        self._required = {
-            nid: [p for p, spec in self._blocks[nid].input_pins().items()
-                  if spec.required or p in self._linked[nid]]
-            for nid in graph.nodes}
-        self._optional = {
-            nid: {p for p, spec in self._blocks[nid].input_pins().items()
-                  if not spec.required and p in self._linked[nid]}
-            for nid in graph.nodes}
-        self._pin_sources: dict[tuple[str, str], set[str]] = {}
-        self._upstream: dict[str, set[str]] = {nid: set() for nid in graph.nodes}
-        for lk in graph.links:
-            self._pin_sources.setdefault((lk.sink.node, lk.sink.pin), set()).add(lk.source.node)
-            self._upstream[lk.sink.node].add(lk.source.node)
-        self._topo = _topological(list(graph.nodes), self._upstream)
+        shape = _shape(graph, registry)
+        self._blocks = shape.blocks
+        self._linked = shape.linked
+        self._out_links = shape.out_links
+        self._required = shape.required
+        self._optional = shape.optional
+        self._pin_sources = shape.pin_sources
+        self._upstream = shape.upstream
+        self._topo = shape.topo
         self._active: dict[str, int] = dict.fromkeys(graph.nodes, 0)  # not yet finished
         self._blocked: set[str] = set()  # nodes holding values they cannot use yet
-        self._order = {nid: i for i, nid in enumerate(graph.nodes)}
-        self._bound = {nid: graph.graph_input_pins(nid) for nid in graph.nodes}
+        self._order = shape.order
+        self._bound = shape.bound
         self._fresh: dict[str, dict[str, deque[tuple[Any, str]]]] = {
             nid: {} for nid in graph.nodes}
         self._last: dict[str, dict[str, tuple[Any, str]]] = {nid: {} for nid in graph.nodes}
         self._seen: dict[tuple[str, str], int] = {}
         self._outputs: dict[str, Any] = {}
-        self._terminal = {nid for nid in graph.nodes
-                          if not any(lk.source.node == nid for lk in graph.links)}
+        self._terminal = shape.terminal
 
     # --- building executions -----------------------------------------------
 
@@ -591,6 +576,62 @@ class Dataflow:
         fin.retry_note = retry_note(fin.execution.node_id, fin.attempt, policy, fin.error,
                                     delay)
         return delay
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a Dataflow derives from its graph and registry alone (read-only): built once
+    per parsed graph and registry, not per run."""
+
+    blocks: dict[str, type[Block]]
+    linked: dict[str, set[str]]  # node -> its pins with links into them
+    out_links: dict[tuple[str, str], list[LinkDef]]
+    required: dict[str, list[str]]
+    optional: dict[str, set[str]]
+    pin_sources: dict[tuple[str, str], set[str]]
+    upstream: dict[str, set[str]]
+    topo: list[str]
+    order: dict[str, int]
+    bound: dict[str, dict[str, str]]
+    terminal: set[str]
+
+
+def _shape(graph: GraphDef, registry: BlockRegistry) -> _Shape:
+    """The graph's :class:`_Shape` under ``registry``, cached on the parsed graph."""
+    cached = graph.derived.get(id(registry))
+    if cached is not None and cached[0] is registry and cached[1] == registry.changes:
+        shape: _Shape = cached[2]
+        return shape
+    changes = registry.changes
+    blocks = {nid: registry.get(n.block) for nid, n in graph.nodes.items()}
+    linked: dict[str, set[str]] = {nid: set() for nid in graph.nodes}
+    out_links: dict[tuple[str, str], list[LinkDef]] = {}
+    pin_sources: dict[tuple[str, str], set[str]] = {}
+    upstream: dict[str, set[str]] = {nid: set() for nid in graph.nodes}
+    for lk in graph.links:
+        linked[lk.sink.node].add(lk.sink.pin)
+        out_links.setdefault((lk.source.node, lk.source.pin), []).append(lk)
+        pin_sources.setdefault((lk.sink.node, lk.sink.pin), set()).add(lk.source.node)
+        upstream[lk.sink.node].add(lk.source.node)
+    pins = {nid: blocks[nid].input_pins() for nid in graph.nodes}
+    sources = {lk.source.node for lk in graph.links}
+    shape = _Shape(
+        blocks=blocks, linked=linked, out_links=out_links,
+        # A linked pin is awaited even when optional: fan-in waits for every link, until
+        # the pin's sources have all finished (then its default is used, see _release).
+        required={nid: [p for p, spec in pins[nid].items()
+                        if spec.required or p in linked[nid]] for nid in graph.nodes},
+        optional={nid: {p for p, spec in pins[nid].items()
+                        if not spec.required and p in linked[nid]} for nid in graph.nodes},
+        pin_sources=pin_sources, upstream=upstream,
+        topo=_topological(list(graph.nodes), upstream),
+        order={nid: i for i, nid in enumerate(graph.nodes)},
+        bound={nid: graph.graph_input_pins(nid) for nid in graph.nodes},
+        terminal={nid for nid in graph.nodes if nid not in sources})
+    # keyed by the registry's identity, which the entry keeps alive (no reused id), and
+    # valid while no block was registered since (a block may replace another)
+    graph.derived[id(registry)] = (registry, changes, shape)
+    return shape
 
 
 def _topological(nodes: list[str], upstream: dict[str, set[str]]) -> list[str]:

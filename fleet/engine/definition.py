@@ -109,6 +109,10 @@ class GraphDef:
     timeout_s: float | None
     max_attempts: int | None
     score_output: str | None = None  # the output that is the run's correctness score
+    # What the engine derives from the parsed graph (fleet.engine.dataflow): never copied
+    # by dataclasses.replace, never compared.
+    derived: dict[int, Any] = field(default_factory=dict, init=False, repr=False,
+                                    compare=False)
 
     def graph_input_pins(self, node: str) -> dict[str, str]:
         """pin -> graph input name, for the graph inputs bound to ``node``."""

@@ -31,6 +31,7 @@ class BlockRegistry:
 
     def __init__(self, blocks: Iterable[type[Block]] = ()) -> None:
         self._blocks: dict[str, type[Block]] = {}
+        self.changes = 0  # registrations so far: what is derived from the registry says when
         for block in blocks:
             self.register(block)
 
@@ -57,6 +58,7 @@ class BlockRegistry:
             raise InvalidInput(f"a block with id {block.id!r} is already registered "
                                f"({self._blocks[block.id].__name__}); choose another id")
         self._blocks[block.id] = block
+        self.changes += 1
         return block
 
     def get(self, block_id: str) -> type[Block]:
