@@ -63,7 +63,7 @@ def claim(session: Session, run_id: str, now: datetime, runtime_id: str,
             return None
     begin_write(session, "claim")
     row = hotpath.claim(session, run_id, lease_id=new_id(), runtime_id=runtime_id,
-                        ttl_s=ttl_s, now=now, own_transaction=True)
+                        ttl_s=ttl_s, now=now)
     if session.in_transaction():  # SQLite; on PostgreSQL the claim committed on its own
         session.commit()
     if row is None:

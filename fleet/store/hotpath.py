@@ -155,19 +155,19 @@ def may_claim(session: Session, run_id: str) -> bool:
 
 
 def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_s: float,
-          now: datetime, own_transaction: bool = False) -> ClaimedRow | None:
-    """Claim the queued run ``run_id`` (None when it is not claimable); does not commit.
+          now: datetime) -> ClaimedRow | None:
+    """Claim the queued run ``run_id`` (None when it is not claimable).
 
     ``now`` is the lease clock: a worker passes the database's time (its own
     clock corrected by the offset it measures), tests pass a fixed instant.
-    ``own_transaction``: the caller commits right after and wrote nothing before,
-    so on PostgreSQL the one statement commits by itself (autocommit, one round
-    trip); on SQLite it changes nothing (the caller's ``BEGIN IMMEDIATE`` holds).
+    On PostgreSQL the claim is its own transaction, committed by its one
+    statement (autocommit, one round trip; the session must not be in a
+    transaction); on SQLite it runs in the caller's ``BEGIN IMMEDIATE``
+    transaction, which the caller commits.
     """
     if _dialect(session) == "postgresql":
         pg_row = pgsql.claim(session, run_id, lease_id=lease_id, runtime_id=runtime_id,
-                             lease_until=now + timedelta(seconds=ttl_s), now=now,
-                             own_transaction=own_transaction)
+                             lease_until=now + timedelta(seconds=ttl_s), now=now)
         return ClaimedRow(*pg_row) if pg_row is not None else None
     conn = session.connection()
     at = _sqlite_time(now)

@@ -21,7 +21,6 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
 
 
@@ -41,23 +40,6 @@ def _checkout(engine: Engine) -> Any:
         return engine.raw_connection()
     except psycopg.Error as exc:
         raise _translate(exc, "connect", True) from exc
-
-
-def fetch(connection: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run one statement that returns rows (a SELECT, a ``RETURNING``) on ``connection``'s
-    driver connection; its rows. The SQLAlchemy connection keeps its transaction
-    state: call it in autocommit, or inside a transaction the caller commits."""
-    fairy = connection.connection
-    conn: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params, prepare=True)
-            return cur.fetchall()
-    except psycopg.Error as exc:
-        broken = _broken(exc, conn)
-        if broken:
-            connection.invalidate(exc)
-        raise _translate(exc, sql, broken) from exc
 
 
 def fetch_alone(engine: Engine, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
