@@ -113,6 +113,8 @@ def outcome_lines(view: RunView) -> list[Text]:
         if node is not None and node.error and node.error not in (run.error_detail or ""):
             lines.append(Text(f"  node {node.node_id} ({node.block_id}): {node.error}",
                               style="red"))
+    if run.cost or run.correctness_score is not None:  # a free, ungraded run: no line
+        lines.append(Text(numbers_line(run)))
     return lines
 
 

@@ -81,6 +81,8 @@ def test_runs_show_gives_the_cost_per_node_and_in_total_and_the_score(
     done = fleet("runs", "submit", "graded", "--input", f"answer={answer}", "--wait", "--json")
     assert done.code == 0, done.output
     run_id = done.json()["id"]
+    waited = fleet("runs", "submit", "graded", "--input", f"answer={answer}", "--wait")
+    assert waited.code == 0 and f"cost 1 correctness score {score:g}" in waited.flat
     shown = fleet("runs", "show", run_id, "--json").json()
     assert shown["run"]["cost"] == 1.0 and shown["run"]["correctness_score"] == score
     assert shown["run"]["outputs"]["score"] == score
