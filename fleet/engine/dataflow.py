@@ -199,6 +199,7 @@ class Dataflow:
         depth: int = 0,
         services: BlockServices | None = None,
         resumes: dict[str, dict[str, Any]] | None = None,
+        tried: dict[str, int] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.graph = graph
@@ -212,6 +213,10 @@ class Dataflow:
         # Parked sub-graph executions decided since (exec key -> nested state, see
         # fleet.engine.suspension): they run again, replaying what they finished.
         self.resumes = resumes or {}
+        # Attempts an earlier segment of the run made (exec key -> the last that failed):
+        # an execution goes on from the next one, so a retry policy's limit holds across
+        # a crash and each attempt keeps its own stored row.
+        self.tried = tried or {}
         self.sleep = sleep  # waits between retries (tests inject one that moves the clock)
         self.on_finished = on_finished
         self.should_stop = should_stop
@@ -258,8 +263,9 @@ class Dataflow:
         n = self._seen.get((node_id, d), 0)
         self._seen[(node_id, d)] = n + 1
         self._active[node_id] += 1
-        return Execution(f"{node_id}:{d}:{n}", node_id, self.graph.nodes[node_id].block,
-                         inputs, parents)
+        key = f"{node_id}:{d}:{n}"
+        return Execution(key, node_id, self.graph.nodes[node_id].block, inputs, parents,
+                         attempt=self.tried.get(key, 0) + 1)
 
     def _ready_executions(self, node_id: str,
                           settled: set[str] | None = None) -> list[Execution]:

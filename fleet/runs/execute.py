@@ -113,18 +113,27 @@ class _Loaded:
     run_time_s: float  # running time of the segments before this one (the timeout's clock)
     checkpoints: dict[str, Checkpoint]
     resumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # decided sub-graphs
+    tried: dict[str, int] = field(default_factory=dict)  # exec key -> attempts that failed
 
 
 def _checkpoints(open_session: Callable[[], Session], run_id: str, created_at: datetime
-                 ) -> tuple[dict[str, Checkpoint], dict[str, dict[str, Any]]]:
+                 ) -> tuple[dict[str, Checkpoint], dict[str, dict[str, Any]], dict[str, int]]:
+    """The run's completed executions (to replay), its decided sub-graph nodes, and the
+    attempts its failed executions made (exec key -> the highest attempt that failed)."""
     with open_session() as s:
         rows = hotpath.finished_node_runs(s, run_id)
         s.commit()
+    tried: dict[str, int] = {}
+    for key, _, _, _, state, _, attempt in rows:
+        if state == "failed":  # a retried attempt is stored as ``key@attempt``
+            plain = key.split("@", 1)[0]
+            tried[plain] = max(tried.get(plain, 0), attempt or 1)
     return ({key: Checkpoint([(p, v) for p, v in (outputs or [])], started or created_at,
                              ended or created_at)
-             for key, outputs, started, ended, state, _ in rows if state == "completed"},
-            {key: resume for key, _, _, _, state, resume in rows
-             if state == RESUMED and resume is not None})
+             for key, outputs, started, ended, state, _, _ in rows if state == "completed"},
+            {key: resume for key, _, _, _, state, resume, _ in rows
+             if state == RESUMED and resume is not None},
+            tried)
 
 
 def _load(open_session: Callable[[], Session], lease: Lease,
@@ -139,14 +148,14 @@ def _load(open_session: Callable[[], Session], lease: Lease,
             return None
         row = hotpath.ClaimedRow(*found)
     # Only a run that ran before can have checkpoints to replay: no query otherwise.
-    checkpoints, resumes = (_checkpoints(open_session, row.id, row.created_at)
-                            if row.ran_before else ({}, {}))
+    checkpoints, resumes, tried = (_checkpoints(open_session, row.id, row.created_at)
+                                   if row.ran_before else ({}, {}, {}))
     timeout = row.timeout_s or row.graph_timeout_s or settings.default_graph_timeout_s
     return _Loaded(row.id, row.user_id, (row.user_id, row.graph_id, row.graph_version),
                    dict(row.inputs or {}), dict(row.credentials or {}),
                    dict(row.definition) if row.definition is not None else None,
                    float(timeout), row.cancel_requested, row.wall_time_s or 0.0,
-                   row.cpu_time_s or 0.0, row.run_time_s or 0.0, checkpoints, resumes)
+                   row.cpu_time_s or 0.0, row.run_time_s or 0.0, checkpoints, resumes, tried)
 
 
 class _Persister:
@@ -303,6 +312,7 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
     flow = Dataflow(graph, prepared.inputs, registry,
                     run_id=lease.run_id, concurrency=settings.node_concurrency, clock=clock,
                     deadline=deadline, checkpoints=loaded.checkpoints, resumes=loaded.resumes,
+                    tried=loaded.tried,
                     on_finished=persister,
                     should_stop=persister.stop_reason, before_wait=persister.send,
                     event_cap_bytes=settings.event_data_cap_bytes,

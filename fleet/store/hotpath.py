@@ -183,10 +183,13 @@ def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_
 
 def finished_node_runs(session: Session, run_id: str) -> list[Any]:
     """What a re-execution replays: the run's completed node runs (exec key, outputs,
-    times, state, resume) and its resumed ones (parked sub-graph nodes since decided)."""
+    times, state, resume, node attempt), its resumed ones (parked sub-graph nodes since
+    decided) and its failed ones (their attempts count towards a retry policy's)."""
     stmt = select(NODE_RUNS.c.exec_key, NODE_RUNS.c.outputs, NODE_RUNS.c.started_at,
-                  NODE_RUNS.c.completed_at, NODE_RUNS.c.state, NODE_RUNS.c.resume).where(
-        NODE_RUNS.c.run_id == run_id, NODE_RUNS.c.state.in_(("completed", "resumed")))
+                  NODE_RUNS.c.completed_at, NODE_RUNS.c.state, NODE_RUNS.c.resume,
+                  NODE_RUNS.c.node_attempt).where(
+        NODE_RUNS.c.run_id == run_id,
+        NODE_RUNS.c.state.in_(("completed", "resumed", "failed")))
     return list(session.execute(stmt).all())
 
 

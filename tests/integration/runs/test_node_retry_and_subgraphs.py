@@ -3,6 +3,7 @@ optional linked inputs, and approval / tool nodes waiting inside sub-graphs."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from sqlmodel import Session
 
 from fleet.engine.blocks.registry import BlockRegistry
-from fleet.runs import resume
+from fleet.runs import leases, resume
+from fleet.runs.execute import StopSignal
 from fleet.runs.inline import run_inline
 from fleet.settings import Settings
 from fleet.store import node_runs
@@ -194,3 +196,29 @@ def test_reject_inside_a_sub_graph_cancels_and_a_tool_result_is_delivered_by_pat
     out = _run(open_session, run.id, registry, settings, now)
     assert out.state == "completed", out.error
     assert _rows(open_session, run.id)[0].outputs == {"out": {"r": {"hits": 2}}}
+
+
+def test_a_node_retried_across_a_stop_goes_on_from_its_next_attempt(
+        open_session: Opener, session: Session, submit: Any, registry: BlockRegistry,
+        settings: Settings, now: datetime) -> None:
+    """The worker stops while the node waits for its retry; executed again, the node goes
+    on from attempt 2 (the policy's limit holds across segments, each attempt keeps its
+    own row)."""
+    run = submit(retrying({"max_attempts": 2, "backoff_s": 30}))
+    stop = StopSignal()
+    threading.Timer(0.5, stop.request, args=("shutdown",)).start()
+    out = run_inline(open_session, run.id, registry=registry, settings=settings,
+                     clock=lambda: now, stop=stop)  # the clock stands still: the backoff waits
+    assert out.state is None and out.reason == "shutdown"
+    row, nodes, _ = _rows(open_session, run.id)
+    assert [(n.node_id, n.node_attempt, n.state) for n in nodes if n.node_id == "flaky"] \
+        == [("flaky", 1, "failed")]
+    assert row.lease_id is not None
+    # as the worker's graceful shutdown releases it: the segment's running time kept
+    assert leases.release(session, {run.id: row.lease_id}, now,
+                          ran_s={run.id: out.elapsed_s}) == [run.id]
+    out = _run(open_session, run.id, registry, settings, now + timedelta(seconds=1))
+    assert out.state == "completed", out.error
+    _, nodes, _ = _rows(open_session, run.id)
+    assert sorted((n.node_attempt, n.state) for n in nodes if n.node_id == "flaky") \
+        == [(1, "failed"), (2, "completed")]
