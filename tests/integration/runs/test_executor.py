@@ -333,19 +333,25 @@ def test_reexecution_after_completion_is_not_claimable(
     assert again.state is None and again.reason == "not_claimed"
 
 
+def _grouped(open_session: Opener, run: Run, registry: BlockRegistry, settings: Settings,
+             writer: RunWriter) -> Any:
+    """Claim ``run`` and execute it with ``writer`` (a worker's: group commit), then close it."""
+    with open_session() as s:
+        lease = leases.claim(s, run.id, datetime.now(UTC), "rt-1")
+    assert lease is not None
+    try:
+        return execute(open_session, lease, registry=registry, settings=settings, writer=writer)
+    finally:
+        writer.close()
+
+
 def test_a_run_of_inline_blocks_is_written_once_with_its_finish(
         open_session: Opener, submit: Any, registry: BlockRegistry, settings: Settings) -> None:
     """Checkpoints of blocks run on the run's own thread are held back and go with the
     finish: one write, one transaction, every node run and event in it."""
     run = submit(delay_chain("inline3", [0, 0]))
-    with open_session() as s:
-        lease = leases.claim(s, run.id, datetime.now(UTC), "rt-1")
-    assert lease is not None
     writer = RunWriter(open_session, window_s=0.5)
-    try:
-        out = execute(open_session, lease, registry=registry, settings=settings, writer=writer)
-    finally:
-        writer.close()
+    out = _grouped(open_session, run, registry, settings, writer)
     assert out.state == "completed" and out.executed == 3
     assert (writer.writes, writer.batches) == (1, 1)
     with open_session() as s:
@@ -373,13 +379,6 @@ def test_checkpoints_held_back_are_committed_before_the_flow_waits_on_a_block(
         seen.append(False)
 
     probe.hooks["n2"] = look_for_n1
-    with open_session() as s:
-        lease = leases.claim(s, run.id, datetime.now(UTC), "rt-1")
-    assert lease is not None
-    writer = RunWriter(open_session, window_s=0.05)
-    try:
-        out = execute(open_session, lease, registry=registry, settings=settings, writer=writer)
-    finally:
-        writer.close()
+    out = _grouped(open_session, run, registry, settings, RunWriter(open_session, window_s=0.05))
     assert out.state == "completed"
     assert seen == [True]
