@@ -23,6 +23,7 @@ from fleet.runs.sending import send_and_record
 from fleet.settings import Settings
 from fleet.store import graphs as graph_store
 from fleet.store import runs as store
+from fleet.store.db import begin_write
 from fleet.store.models import Graph, Run
 
 
@@ -53,6 +54,19 @@ def runnable_graph(session: Session, *, graph_id: str, version: int | None, inpu
     return graph
 
 
+def _write_from_the_start(session: Session) -> None:
+    """Open the submission's write transaction before its checks read anything.
+
+    On SQLite a transaction that read and then writes must upgrade its lock, and if
+    another process committed since the read (``fleet dev``'s executor or sweeps)
+    SQLite refuses at once with ``database is locked``, whatever the busy timeout. A
+    caller's read transaction is ended first: nothing of it is kept across the checks.
+    """
+    if session.in_transaction():
+        session.commit()
+    begin_write(session, "submit")
+
+
 def submit(session: Session, *, graph_id: str, version: int | None, inputs: dict[str, Any],
            user_id: str, now: datetime, send: RunSender, registry: BlockRegistry,
            settings: Settings, retry_of: str | None = None,
@@ -61,6 +75,7 @@ def submit(session: Session, *, graph_id: str, version: int | None, inputs: dict
 
     ``credentials`` gives credential ids by the node pin they feed (``"node.pin"``).
     """
+    _write_from_the_start(session)
     graph = runnable_graph(session, graph_id=graph_id, version=version, inputs=inputs,
                            user_id=user_id, registry=registry, settings=settings, now=now,
                            credentials=credentials)
@@ -98,6 +113,7 @@ def submit_many(session: Session, requests: Sequence[Request], *, user_id: str,
 
     Returns the new run ids, in the order of ``requests``.
     """
+    _write_from_the_start(session)
     graphs: dict[tuple[str, int | None], Graph] = {}
     problems: list[str] = []
     runs: list[NewRun] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -203,3 +205,45 @@ def test_submit_many_with_one_bad_request_creates_nothing(
     assert any(p.startswith("run 2:") for p in err.value.problems)
     assert any(p.startswith("run 3:") for p in err.value.problems)
     assert sender.sent == [] and sum(store.count_by_state(session).values()) == 0
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["submit", "submit_many"])
+def test_a_write_committed_by_another_process_during_the_checks_does_not_fail_the_submit(
+        session: Session, settings: Settings, now: datetime, monkeypatch: pytest.MonkeyPatch,
+        batch: bool) -> None:
+    """On SQLite a transaction that read and then writes is refused at once when another
+    connection committed in between (``fleet dev`` writing while ``fleet runs submit``
+    validates): the submission's write transaction starts before its checks."""
+    _graph(session, now)
+    from fleet.runs import submit as submit_module
+
+    checked = submit_module.checks.problems
+    other: list[BaseException | None] = []
+
+    def write_elsewhere() -> None:
+        try:
+            with Session(session.get_bind()) as s:
+                make_run(s, now)  # commits, once the submission lets it
+            other.append(None)
+        except BaseException as exc:  # reported below
+            other.append(exc)
+
+    def problems_with_a_concurrent_write(*args: Any, **kwargs: Any) -> list[str]:
+        writer = threading.Thread(target=write_elsewhere)
+        writer.start()
+        writer.join(0.5)  # SQLite: waits for the submission's lock, which must be held now
+        return checked(*args, **kwargs)
+
+    monkeypatch.setattr(submit_module.checks, "problems", problems_with_a_concurrent_write)
+    sender = RecordingSender()
+    if batch:
+        ids = submit_many(session, [Request("echo", {"who": "bob"})], user_id="alice", now=now,
+                          send=sender, registry=default_registry(), settings=settings)
+    else:
+        ids = [_submit(session, settings, now, sender).id]
+    deadline = time.monotonic() + 15
+    while not other and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert other == [None]  # the other process's write went through too, after the submit
+    row = store.get(session, ids[0], fresh=True)
+    assert row is not None and row.state == "queued"
