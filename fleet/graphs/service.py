@@ -19,6 +19,7 @@ from fleet.errors import NotFound
 from fleet.settings import Settings
 from fleet.store import graphs as store
 from fleet.store import schedules as schedule_store
+from fleet.store.db import write_transaction
 from fleet.store.models import Graph
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def add_graph(session: Session, definition: dict[str, Any], user_id: str, now: d
     """
     validate_graph(definition, registry)
     graph_id = definition["id"]
+    write_transaction(session, "graph add")  # it reads the latest version, then inserts
     try:
         graph = store.add_version(
             session, graph_id=graph_id, user_id=user_id,
@@ -88,6 +90,7 @@ def archive_graph(session: Session, user_id: str, graph_id: str, now: datetime) 
 def _remove(session: Session, user_id: str, graph_id: str, now: datetime, what: str,
             apply: Callable[[], int]) -> int:
     """Owner check, then the graph's schedules go and ``apply`` runs, in one commit."""
+    write_transaction(session, f"graph {what}")
     owned_versions(session, user_id, graph_id)
     try:
         removed = schedule_store.ids_for_graph(session, user_id, graph_id)

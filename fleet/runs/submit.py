@@ -23,7 +23,7 @@ from fleet.runs.sending import send_and_record
 from fleet.settings import Settings
 from fleet.store import graphs as graph_store
 from fleet.store import runs as store
-from fleet.store.db import begin_write
+from fleet.store.db import write_transaction
 from fleet.store.models import Graph, Run
 
 
@@ -54,19 +54,6 @@ def runnable_graph(session: Session, *, graph_id: str, version: int | None, inpu
     return graph
 
 
-def _write_from_the_start(session: Session) -> None:
-    """Open the submission's write transaction before its checks read anything.
-
-    On SQLite a transaction that read and then writes must upgrade its lock, and if
-    another process committed since the read (``fleet dev``'s executor or sweeps)
-    SQLite refuses at once with ``database is locked``, whatever the busy timeout. A
-    caller's read transaction is ended first: nothing of it is kept across the checks.
-    """
-    if session.in_transaction():
-        session.commit()
-    begin_write(session, "submit")
-
-
 def submit(session: Session, *, graph_id: str, version: int | None, inputs: dict[str, Any],
            user_id: str, now: datetime, send: RunSender, registry: BlockRegistry,
            settings: Settings, retry_of: str | None = None,
@@ -75,7 +62,8 @@ def submit(session: Session, *, graph_id: str, version: int | None, inputs: dict
 
     ``credentials`` gives credential ids by the node pin they feed (``"node.pin"``).
     """
-    _write_from_the_start(session)
+    # the checks read inside the write transaction (see write_transaction)
+    write_transaction(session, "submit")
     graph = runnable_graph(session, graph_id=graph_id, version=version, inputs=inputs,
                            user_id=user_id, registry=registry, settings=settings, now=now,
                            credentials=credentials)
@@ -113,7 +101,7 @@ def submit_many(session: Session, requests: Sequence[Request], *, user_id: str,
 
     Returns the new run ids, in the order of ``requests``.
     """
-    _write_from_the_start(session)
+    write_transaction(session, "submit")
     graphs: dict[tuple[str, int | None], Graph] = {}
     problems: list[str] = []
     runs: list[NewRun] = []

@@ -25,6 +25,7 @@ from fleet.scheduling import cron, outcomes
 from fleet.settings import Settings
 from fleet.store import graphs as graph_store
 from fleet.store import schedules as store
+from fleet.store.db import write_transaction
 from fleet.store.models import Graph, Schedule
 
 log = logging.getLogger("fleet.scheduling")
@@ -208,6 +209,7 @@ def add(
     graph, inputs, credentials); nothing is stored then. ``credentials`` gives
     credential ids by node pin (``"node.pin" -> id``); they reach every run it fires.
     """
+    write_transaction(session, "schedule add")  # checks read, then it inserts
     inputs = {} if inputs is None else inputs
     window = (settings.default_catchup_window_s if catchup_window_s is None
               else catchup_window_s)
@@ -254,6 +256,7 @@ def _clear_paused_alert(session: Session, schedule_id: str, now: datetime,
 def delete(session: Session, schedule_id: str, user_id: str | None, now: datetime, *,
            alerts: AlertPort | None = None) -> str:
     """Delete the schedule (owner only), resolving its paused alert. Commits."""
+    write_transaction(session, "schedule delete")
     get_owned(session, schedule_id, user_id)
     store.delete_ids(session, [schedule_id])
     session.commit()
@@ -265,6 +268,7 @@ def delete(session: Session, schedule_id: str, user_id: str | None, now: datetim
 def pause(session: Session, schedule_id: str, user_id: str | None, now: datetime,
           reason: str = "paused by its owner") -> Schedule:
     """Pause the schedule (owner only): it fires nothing until resumed. Commits."""
+    write_transaction(session, "schedule pause")
     schedule = get_owned(session, schedule_id, user_id)
     store.update_values(session, schedule.id, {"paused": True, "paused_reason": reason,
                                                "updated_at": now})
@@ -311,6 +315,7 @@ def resume(session: Session, schedule_id: str, user_id: str | None, now: datetim
 
     Instants that passed while paused are not caught up. Commits.
     """
+    write_transaction(session, "schedule resume")
     schedule = get_owned(session, schedule_id, user_id)
     expr = cron.parse(schedule.cron, schedule.timezone)
     _, problems = _schedule_graph(session, schedule, settings, registry, now)

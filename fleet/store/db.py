@@ -121,6 +121,19 @@ def begin_write(session: Session, what: str) -> None:
     immediate(session)
 
 
+def write_transaction(session: Session, what: str) -> None:
+    """End the session's read transaction, if any, and begin a write transaction.
+
+    For an operation that checks (reads) and then writes: on SQLite a transaction that
+    read and then writes must upgrade its lock, and when another process committed since
+    the read SQLite refuses at once with ``database is locked``, whatever the busy
+    timeout. Nothing read before is kept across: the checks read again inside.
+    """
+    if session.in_transaction():
+        session.commit()
+    begin_write(session, what)
+
+
 def upsert_insert(session: Session, table: Any) -> Any:
     """The dialect's ``INSERT`` for ``table`` (it has ``on_conflict_do_nothing``)."""
     bind = session.get_bind()

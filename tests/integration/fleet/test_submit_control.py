@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +16,7 @@ from fleet.settings import Settings
 from fleet.store import graphs
 from fleet.store import runs as store
 from fleet.testing import RecordingSender
-from tests.helpers import make_run
+from tests.helpers import WriteElsewhere, make_run
 
 DEFINITION: dict[str, Any] = {
     "id": "echo",
@@ -218,20 +216,10 @@ def test_a_write_committed_by_another_process_during_the_checks_does_not_fail_th
     from fleet.runs import submit as submit_module
 
     checked = submit_module.checks.problems
-    other: list[BaseException | None] = []
-
-    def write_elsewhere() -> None:
-        try:
-            with Session(session.get_bind()) as s:
-                make_run(s, now)  # commits, once the submission lets it
-            other.append(None)
-        except BaseException as exc:  # reported below
-            other.append(exc)
+    other = WriteElsewhere(session.get_bind(), now)
 
     def problems_with_a_concurrent_write(*args: Any, **kwargs: Any) -> list[str]:
-        writer = threading.Thread(target=write_elsewhere)
-        writer.start()
-        writer.join(0.5)  # SQLite: waits for the submission's lock, which must be held now
+        other.start()
         return checked(*args, **kwargs)
 
     monkeypatch.setattr(submit_module.checks, "problems", problems_with_a_concurrent_write)
@@ -241,9 +229,6 @@ def test_a_write_committed_by_another_process_during_the_checks_does_not_fail_th
                           send=sender, registry=default_registry(), settings=settings)
     else:
         ids = [_submit(session, settings, now, sender).id]
-    deadline = time.monotonic() + 15
-    while not other and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert other == [None]  # the other process's write went through too, after the submit
+    assert other.outcome() is None  # the other write went through too, after the submit
     row = store.get(session, ids[0], fresh=True)
     assert row is not None and row.state == "queued"

@@ -17,6 +17,7 @@ from fleet.graphs.service import archive_graph, delete_graph
 from fleet.settings import Settings
 from fleet.store import graphs as store
 from fleet.store.models import Graph
+from tests.helpers import WriteElsewhere
 
 REG: BlockRegistry = default_registry()
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -109,3 +110,20 @@ def test_missing_timeout_and_attempts_take_the_settings_defaults(session: Sessio
     explicit = {**definition, "id": "explicit", "timeout_s": 30, "max_attempts": 2}
     graph = _add_graph(session, explicit, "alice", now, default_registry(), settings=settings)
     assert (graph.timeout_s, graph.max_attempts) == (30, 2)
+
+
+def test_a_write_committed_elsewhere_while_a_graph_is_added_does_not_fail_it(
+        session: Session, now: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """add_graph reads the latest version, then inserts: its write transaction starts
+    first, so a commit by another process in between cannot make SQLite refuse it."""
+    other = WriteElsewhere(session.get_bind(), now)
+    latest = store.latest_version
+
+    def latest_with_a_concurrent_write(*args: Any, **kwargs: Any) -> int:
+        other.start()
+        return latest(*args, **kwargs)
+
+    monkeypatch.setattr(store, "latest_version", latest_with_a_concurrent_write)
+    added = add_graph(session, graph(), "alice", now, REG)
+    assert added.version == 1
+    assert other.outcome() is None
