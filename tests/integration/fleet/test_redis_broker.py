@@ -7,15 +7,43 @@ import threading
 import time
 from typing import Any
 
+import dramatiq
 import pytest
 import redis
 from dramatiq import Message, Worker
 
 from fleet.settings import Settings
-from fleet.worker.broker import build_broker, make_sender
+from fleet.worker.broker import build_broker, make_batch_sender, make_sender
 from fleet.worker.redis_broker import FleetRedisBroker, prefetched_run_ids
 
 pytestmark = pytest.mark.redis
+
+
+class _Recorder:
+    """An actor on ``broker``'s ``fleet`` queue that records its argument; :meth:`drain`
+    runs a real Dramatiq worker until it has seen ``expected`` messages, then stops it."""
+
+    def __init__(self, broker: Any, actor_name: str, expected: int) -> None:
+        self.broker, self.expected = broker, expected
+        self.seen: list[Any] = []
+        self.done = threading.Event()
+        self.actor = dramatiq.actor(actor_name=actor_name, queue_name="fleet", broker=broker,
+                                    max_retries=0)(self._record)
+
+    def _record(self, value: Any) -> None:
+        self.seen.append(value)
+        if len(self.seen) == self.expected:
+            self.done.set()
+
+    def drain(self) -> list[Any]:
+        worker = Worker(self.broker, worker_threads=1)
+        worker.start()
+        try:
+            assert self.done.wait(15), f"only {self.seen} ran"
+        finally:
+            worker.stop(timeout=5_000)
+            self.broker.close()
+        return sorted(self.seen)
 
 
 def test_a_garbage_message_is_dead_lettered_and_delays_nothing(
@@ -23,18 +51,8 @@ def test_a_garbage_message_is_dead_lettered_and_delays_nothing(
     settings = Settings(redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
     broker = build_broker(settings)
     assert isinstance(broker, FleetRedisBroker)
-    seen: list[int] = []
-    done = threading.Event()
-
-    def work(n: int) -> None:
-        seen.append(n)
-        if len(seen) == 3:
-            done.set()
-
-    import dramatiq
-
-    dramatiq.actor(actor_name="work", queue_name="fleet", broker=broker, max_retries=0)(work)
-    send = broker.get_actor("work")
+    recorder = _Recorder(broker, "work", 3)
+    send = recorder.actor
     send.send(1)
     # Garbage bytes where a message should be, between good messages.
     client = redis.Redis.from_url(redis_url)
@@ -42,15 +60,8 @@ def test_a_garbage_message_is_dead_lettered_and_delays_nothing(
     client.rpush("dramatiq:fleet", "garbage-id")
     send.send(2)
     send.send(3)
-    worker = Worker(broker, worker_threads=1)
     with caplog.at_level(logging.ERROR):
-        worker.start()
-        try:
-            assert done.wait(15), f"only {seen} ran"
-        finally:
-            worker.stop(timeout=5_000)
-            broker.close()
-    assert sorted(seen) == [1, 2, 3]
+        assert recorder.drain() == [1, 2, 3]
     assert any("undecodable message in queue 'fleet'" in r.getMessage()
                and "not json" in r.getMessage() for r in caplog.records)
     assert client.zscore("dramatiq:fleet.XQ", "garbage-id") is not None  # dead-lettered
@@ -139,31 +150,11 @@ def test_the_reaper_sends_a_dead_workers_fetched_runs_ahead(redis_url: str, db_u
 
 
 def test_batch_sent_runs_are_consumed_by_a_dramatiq_worker(redis_url: str) -> None:
-    import dramatiq
-
-    from fleet.worker.broker import make_batch_sender
-
     settings = Settings(redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
     broker = build_broker(settings)
-    seen: list[str] = []
-    done = threading.Event()
-
-    def execute(run_id: str) -> None:
-        seen.append(run_id)
-        if len(seen) == 5:
-            done.set()
-
-    dramatiq.actor(actor_name="execute_graph", queue_name="fleet", broker=broker,
-                   max_retries=0)(execute)
+    recorder = _Recorder(broker, "execute_graph", 5)
     make_batch_sender(broker, "fleet")([f"run-{i}" for i in range(5)])  # encoded directly
-    worker = Worker(broker, worker_threads=1)
-    worker.start()
-    try:
-        assert done.wait(15), f"only {seen} ran"
-    finally:
-        worker.stop(timeout=5_000)
-        broker.close()
-    assert sorted(seen) == [f"run-{i}" for i in range(5)]
+    assert recorder.drain() == [f"run-{i}" for i in range(5)]
     client = redis.Redis.from_url(redis_url)
     assert client.hlen("dramatiq:fleet.msgs") == 0  # each acked
     client.close()
