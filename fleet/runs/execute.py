@@ -50,6 +50,9 @@ from fleet.store.types import new_id
 
 log = logging.getLogger(__name__)
 
+# Checkpoints held back by a run (node runs, their events), carried by its finish.
+Held = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
 QUIET_STOPS = frozenset({"lease_lost", "shutdown"})
 
 
@@ -123,17 +126,19 @@ def _checkpoints(open_session: Callable[[], Session], run_id: str, created_at: d
     with open_session() as s:
         rows = hotpath.finished_node_runs(s, run_id)
         s.commit()
+    done: dict[str, Checkpoint] = {}
+    resumes: dict[str, dict[str, Any]] = {}
     tried: dict[str, int] = {}
-    for key, _, _, _, state, _, attempt in rows:
-        if state == "failed":  # a retried attempt is stored as ``key@attempt``
+    for key, outputs, started, ended, state, resume, attempt in rows:
+        if state == "completed":
+            done[key] = Checkpoint([(p, v) for p, v in (outputs or [])], started or created_at,
+                                   ended or created_at)
+        elif state == RESUMED and resume is not None:
+            resumes[key] = resume
+        elif state == "failed":  # a retried attempt is stored as ``key@attempt``
             plain = key.split("@", 1)[0]
             tried[plain] = max(tried.get(plain, 0), attempt or 1)
-    return ({key: Checkpoint([(p, v) for p, v in (outputs or [])], started or created_at,
-                             ended or created_at)
-             for key, outputs, started, ended, state, _, _ in rows if state == "completed"},
-            {key: resume for key, _, _, _, state, resume, _ in rows
-             if state == RESUMED and resume is not None},
-            tried)
+    return done, resumes, tried
 
 
 def _load(open_session: Callable[[], Session], lease: Lease,
@@ -229,7 +234,7 @@ class _Persister:
             self.pending.append(self.writer.checkpoints_later(
                 self.lease.run_id, self.lease.lease_id, rows, events))
 
-    def take(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def take(self) -> Held:
         """The checkpoints held back (node runs, events), to go with the run's finish."""
         taken = self.held_rows, self.held_events
         self.held_rows, self.held_events = [], []
@@ -346,17 +351,18 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
               "elapsed_s": elapsed}
     score = judge(graph, result.outputs) if result.status == "completed" else Score()
     # The checkpoints still held back go with the finish: one write.
-    common["carried"] = persister.take()
-    return _conclude(writer, lease, loaded, result, end, stats, common, score)
+    return _conclude(writer, lease, loaded, result, end, stats, common, score,
+                     persister.take())
 
 
 def _conclude(writer: RunWriter, lease: Lease, loaded: _Loaded,
               result: DataflowResult, end: datetime, stats: dict[str, Any],
-              common: dict[str, Any], score: Score) -> Outcome:
+              common: dict[str, Any], score: Score,
+              carried: Held) -> Outcome:
     if result.status == "stopped" and result.reason != "cancelled":
         log.info("run %s: execution stopped (%s); nothing written", lease.run_id, result.reason)
-        common.pop("carried")  # sent already (see execute)
         return Outcome(lease.run_id, None, reason=result.reason, **common)
+    common = {**common, "carried": carried}
     if result.status == "stopped":
         return _finish(writer, lease, loaded, RunState.CANCELLED, end,
                        detail="cancelled between nodes", stats=stats, **common)
@@ -385,7 +391,7 @@ def _finish(writer: RunWriter, lease: Lease, loaded: _Loaded,
             to: RunState, now: datetime, *, detail: str | None = None, note: str | None = None,
             stats: dict[str, Any] | None = None, executed: int = 0, replayed: int = 0,
             tracker: Tracker | None = None, elapsed_s: float = 0.0,
-            carried: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], []),
+            carried: Held = ([], []),
             **fields: Any) -> Outcome:
     assert fsm.is_legal(RunState.RUNNING, to), to
     values = {**(stats or {}), **fields, **fsm.entry_values(to, now)}

@@ -193,16 +193,6 @@ def finished_node_runs(session: Session, run_id: str) -> list[Any]:
     return list(session.execute(stmt).all())
 
 
-@dataclass(frozen=True)
-class NodeCheckpoint:
-    """One finished node execution to persist under its run's lease."""
-
-    run_id: str
-    lease_id: str
-    node_run: dict[str, Any]  # a node_runs row
-    events: list[dict[str, Any]]  # run_events rows
-
-
 def fence(session: Session, leases: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bool]:
     """SQLite (PostgreSQL: :func:`write_pipelined`). Lock the runs whose
     ``(run id, lease id)`` still hold; their ``cancel_requested``.
