@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -159,9 +158,7 @@ def show_json(view: RunView) -> dict[str, Any]:
         "current": view.current,
         "progress": [n.to_dict() for n in view.nodes],
         "nodes": [node_run_dict(n) for n in view.node_runs],
-        "metrics": ({"run": asdict(tracker.run_metrics()),
-                     "blocks": {b: asdict(m) for b, m in tracker.block_metrics().items()}}
-                    if tracker else None),
+        "metrics": tracker.metrics_dict() if tracker else None,
     }
 
 

@@ -209,21 +209,26 @@ class Tracker:
             cursor = best[cursor][1]
         return list(reversed(chain)), length
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, with the derived metrics included for readers."""
-        run = self.run_metrics()
-        return {
+    def to_dict(self, *, metrics: bool = True) -> dict[str, Any]:
+        """JSON-ready form, with the derived metrics included for readers unless
+        ``metrics`` is False (the stored form: they are recomputed when read, see
+        :func:`with_metrics`)."""
+        d = {
             "format": FORMAT_VERSION,
             "run_id": self.run_id,
             "started_at": _dt(self.started_at),
             "ended_at": _dt(self.ended_at),
             "executions": [e.to_dict() for e in self.executions],
             "events": [e.to_dict() for e in self.events],
-            "metrics": {
-                "run": asdict(run),
-                "blocks": {b: asdict(m) for b, m in self.block_metrics().items()},
-            },
         }
+        if metrics:
+            d["metrics"] = self.metrics_dict()
+        return d
+
+    def metrics_dict(self) -> dict[str, Any]:
+        """The derived metrics as JSON-ready data: the whole run's and per block."""
+        return {"run": asdict(self.run_metrics()),
+                "blocks": {b: asdict(m) for b, m in self.block_metrics().items()}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Tracker:
@@ -244,3 +249,14 @@ class Tracker:
     def from_json(cls, text: str) -> Tracker:
         """Inverse of ``to_json``."""
         return cls.from_dict(json.loads(text))
+
+
+def with_metrics(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored tracker (``to_dict(metrics=False)``) with its derived metrics added; one
+    that has them (an older row) or that does not parse is returned as it is."""
+    if "metrics" in stored:
+        return stored
+    try:
+        return {**stored, "metrics": Tracker.from_dict(stored).metrics_dict()}
+    except (KeyError, TypeError, ValueError):
+        return stored

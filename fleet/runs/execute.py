@@ -345,7 +345,9 @@ def execute(open_session: Callable[[], Session], lease: Lease, *, registry: Bloc
         + sum(f.cpu_s for f in result.finished),
         "node_count": len(result.finished),
         "node_error_count": sum(1 for f in result.finished if f.status == "failed"),
-        "tracker": tracker.to_dict(),
+        # Stored without its derived metrics (recomputed when read): a run's JSON stays
+        # small, under the size where PostgreSQL compresses it.
+        "tracker": tracker.to_dict(metrics=False),
     }
     common = {"executed": result.executed, "replayed": result.replayed, "tracker": tracker,
               "elapsed_s": elapsed}

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from fleet.engine.tracker import Tracker
+from fleet.engine.tracker import Tracker, with_metrics
 from fleet.errors import InvalidInput, NotFound
 from fleet.redact import redact_data
 from fleet.runs.filters import RunFilter
@@ -186,7 +186,7 @@ def detail(session: Session, run_id: str, *, user_id: str | None,
         events=[event_dict(e) for e in events],
         events_total=Count(min(total, event_limit), total > event_limit),
         attempts=attempts(store.transitions(session, run_id)),
-        tracker=redact_data(run.tracker) if run.tracker else None,
+        tracker=redact_data(with_metrics(run.tracker)) if run.tracker else None,
         metrics=run_metrics(run.tracker),
         definition=graph.definition if graph is not None else None,
         retries=store.retries_of(session, run_id))

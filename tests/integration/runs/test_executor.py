@@ -55,6 +55,7 @@ def test_chain_completes_with_outputs_and_stats(
     assert row.cpu_time_s is not None and row.cpu_time_s >= 0
     assert row.lease_id is None and row.completed_at is not None
     tracker = Tracker.from_dict(row.tracker or {})
+    assert "metrics" not in (row.tracker or {})  # derived: recomputed when read
     assert [e.node_id for e in tracker.executions] == ["n1", "n2", "n3"]
     assert tracker.run_metrics().critical_path == ["n1", "n2", "n3"]
     with open_session() as s:

@@ -24,6 +24,7 @@ from sqlmodel import Session
 from fleet.runs import fsm, leases
 from fleet.runs.writer import event_row
 from fleet.store import hotpath
+from fleet.store.db import make_engine
 from fleet.store.models import RunState
 from fleet.store.types import new_id
 from tests.helpers import make_run
@@ -130,3 +131,35 @@ def test_each_writer_statement_reads_runs_by_primary_key_only(
         scans = _explain(engine, sql, params, mode)
         assert scans, f"no read of runs in the plan of: {sql[:80]}"
         assert set(scans) == {"runs_pkey"}, (mode, sql[:80], scans)
+
+
+def test_the_writer_reuses_its_generic_plans(db_url: str, session: Session,
+                                              now: datetime) -> None:
+    """PostgreSQL judged the writer's generic plans dearer than custom ones and planned
+    each execution anew (0.2 ms of its CPU per run); the writer's transaction asks for
+    the generic plans, which the test above shows are as good."""
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        for i in range(8):  # psycopg prepares from the 5th execution, PostgreSQL decides after
+            run = make_run(session, now)
+            lease = leases.claim(session, run.id, now, "rt-1")
+            assert lease is not None
+            finish = {**fsm.entry_values(RunState.COMPLETED, now + timedelta(seconds=i)),
+                      "node_count": 0}
+            with Session(engine) as own:
+                held = hotpath.write_pipelined(own, [(run.id, lease.lease_id)], [], [],
+                                               [(run.id, lease.lease_id, finish)])
+            assert held == {(run.id, lease.lease_id): False}
+        raw = engine.raw_connection()  # the pool's one connection: the writer's
+        try:
+            cur = raw.cursor()
+            cur.execute("SELECT statement, generic_plans, custom_plans "
+                        "FROM pg_prepared_statements WHERE statement LIKE '%runs%'")
+            plans = {row[0].split()[0]: row[1:] for row in cur.fetchall()}
+        finally:
+            raw.close()
+        assert set(plans) >= {"SELECT", "UPDATE"}, plans  # the fence and the finish
+        for first, (generic, custom) in plans.items():
+            assert custom == 0 and generic >= 3, (first, generic, custom)
+    finally:
+        engine.dispose()

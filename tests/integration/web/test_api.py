@@ -153,6 +153,8 @@ def test_run_detail_and_why(web: Web, seeded: dict[str, dict[str, str]]) -> None
     assert d["run"]["state"] == "completed"
     assert [(n["node_id"], n["state"]) for n in d["nodes"]] == [("greet", "completed")]
     assert d["tracker"]["executions"][0]["node_id"] == "greet"
+    # stored without its derived metrics, shown with them
+    assert d["tracker"]["metrics"]["run"]["critical_path"] == ["greet"]
     assert d["metrics"]["critical_path"] == ["greet"] and d["metrics"]["nodes"]["count"] == 1
     assert [(a["number"], a["outcome"]) for a in d["attempts"]] == [(1, "completed")]
     assert [e["to_state"] for e in d["events"] if e["kind"] == "transition"] == \

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fleet.engine.tracker import FlowEvent, NodeExecution, Tracker, percentile
+from fleet.engine.tracker import FlowEvent, NodeExecution, Tracker, percentile, with_metrics
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -39,6 +39,17 @@ def test_json_round_trip_is_lossless() -> None:
     t = known()
     assert Tracker.from_json(t.to_json()) == t
     assert Tracker.from_dict(t.to_dict()) == t
+
+
+def test_stored_form_leaves_metrics_to_the_reader() -> None:
+    t = known()
+    stored = t.to_dict(metrics=False)
+    assert "metrics" not in stored and Tracker.from_dict(stored) == t
+    assert with_metrics(stored) == t.to_dict()
+    assert with_metrics(stored)["metrics"]["run"]["critical_path"] == ["a", "b", "d"]
+    older = {**stored, "metrics": {"run": "as stored"}}  # a row written with its metrics
+    assert with_metrics(older) is older
+    assert with_metrics({"format": 99}) == {"format": 99}  # unreadable: left as it is
 
 
 def test_run_metrics_on_known_durations() -> None:
