@@ -18,7 +18,7 @@ from sqlmodel import Session
 from fleet.runs import fsm
 from fleet.store import hotpath
 from fleet.store import runs as store
-from fleet.store.db import begin_write
+from fleet.store.db import begin_write, refuse_open_transaction
 from fleet.store.hotpath import ClaimedRow
 from fleet.store.models import Run, RunState
 from fleet.store.types import new_id
@@ -49,23 +49,17 @@ def claim(session: Session, run_id: str, now: datetime, runtime_id: str,
     """Claim the queued run ``run_id``; None when it is not claimable. Commits.
 
     Not claimable means running elsewhere, waiting, terminal or unknown: the
-    caller acknowledges the message and drops it. The claim, its event and the
-    read of the run's graph are one statement on PostgreSQL, sent in autocommit
-    (one round trip); a duplicate delivery costs one UPDATE that matches nothing
-    (no lock wait). On SQLite a read of the run's state first drops a duplicate
-    without queueing for the write lock.
+    caller acknowledges the message and drops it. The claim is its own transaction
+    (the session must not be in one): on PostgreSQL the claim, its event and the
+    read of the run's graph are one statement, sent in autocommit (one round trip),
+    and a duplicate delivery costs one UPDATE that matches nothing (no lock wait).
+    On SQLite a read of the run's state first drops a duplicate without queueing
+    for the write lock, and the write lock is held for the claim's two statements
+    only (see :func:`fleet.store.hotpath.claim`).
     """
-    if not session.in_transaction():  # else begin_write refuses the session below
-        claimable = hotpath.may_claim(session, run_id)
-        if session.in_transaction():  # SQLite read; on PostgreSQL nothing was begun
-            session.commit()  # end the read (no rollback: it would expire the caller's objects)
-        if not claimable:  # a duplicate: dropped without taking the write lock
-            return None
-    begin_write(session, "claim")
+    refuse_open_transaction(session, "claim")
     row = hotpath.claim(session, run_id, lease_id=new_id(), runtime_id=runtime_id,
                         ttl_s=ttl_s, now=now)
-    if session.in_transaction():  # SQLite; on PostgreSQL the claim committed on its own
-        session.commit()
     if row is None:
         return None
     return Lease(row.id, row.lease_id, row.lease_until, row.attempt_count, row)

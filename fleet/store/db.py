@@ -107,17 +107,21 @@ def immediate(session: Session) -> None:
         session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
 
 
-def begin_write(session: Session, what: str) -> None:
-    """Start a write transaction on ``session`` (``BEGIN IMMEDIATE`` on SQLite).
-
-    Refuses a session already inside a transaction: its snapshot may be stale,
-    and on SQLite a deferred reader cannot safely become a writer.
-    """
+def refuse_open_transaction(session: Session, what: str) -> None:
+    """Raise when ``session`` is inside a transaction: ``what`` must open its own (a
+    stale snapshot must not decide a write; on SQLite a deferred reader cannot safely
+    become a writer, and a write on another connection would wait for this one)."""
     if session.in_transaction():
         raise FleetError(
             f"{what} must open its own transaction, but the session is already in one; "
             "commit or roll back first"
         )
+
+
+def begin_write(session: Session, what: str) -> None:
+    """Start a write transaction on ``session`` (``BEGIN IMMEDIATE`` on SQLite); refuses
+    a session already inside a transaction (:func:`refuse_open_transaction`)."""
+    refuse_open_transaction(session, what)
     immediate(session)
 
 

@@ -25,15 +25,16 @@ lease clock, which follows the database's (:meth:`fleet.worker.process.WorkerRun
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, bindparam, insert, select, tuple_, update
+from sqlalchemy import Engine, Table, and_, insert, select, tuple_, update
 from sqlmodel import Session
 
-from fleet.store import pgsql
+from fleet.store import pgsql, sqlitedriver
 from fleet.store.db import upsert_insert
 from fleet.store.models import Graph, NodeRun, Run, RunEvent
 from fleet.store.runs import node_cost_sum
@@ -94,7 +95,7 @@ def _dialect(session: Session) -> str:
 # (qualified: inside a subquery an unqualified ``user_id`` would be the graph's own).
 # Values are converted here as UTCDateTime and JSON store them on SQLite: naive UTC
 # text, JSON text.
-_SQLITE_STATE = select(RUNS.c.state).where(RUNS.c.id == bindparam("run_id"))
+_SQLITE_STATE = "SELECT state FROM runs WHERE id = :run_id"
 _GRAPH_OF_RUN = ("FROM graphs WHERE graphs.user_id = runs.user_id AND graphs.id = runs.graph_id "
                  "AND graphs.version = runs.graph_version")
 _SQLITE_CLAIM_EVENT = """
@@ -136,48 +137,44 @@ def _sqlite_claimed(row: Sequence[Any]) -> ClaimedRow:
                       graph_timeout_s=graph_timeout_s)
 
 
-def may_claim(session: Session, run_id: str) -> bool:
-    """False when ``run_id`` is certainly not claimable now (not queued, or unknown).
-
-    For a duplicate delivery to cost one statement and no lock wait. On SQLite a
-    claim must take the database's write lock first (``BEGIN IMMEDIATE``), so a
-    redelivered message would queue behind every writer only to match nothing:
-    one read of the run's state (WAL readers wait for no one) settles it. On
-    PostgreSQL the claim's UPDATE of a row that is not queued already waits for
-    nothing, so this answers True without a query. True proves nothing: the
-    claim re-checks ``state = 'queued'`` under its lock. Does not commit; on
-    SQLite it begins a read transaction.
-    """
-    if _dialect(session) == "postgresql":
-        return True
-    state = session.connection().execute(_SQLITE_STATE, {"run_id": run_id}).scalar()
-    return state == "queued"
-
-
 def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str, ttl_s: float,
           now: datetime) -> ClaimedRow | None:
-    """Claim the queued run ``run_id`` (None when it is not claimable).
+    """Claim the queued run ``run_id`` as its own committed transaction (None when it is
+    not claimable), on a pooled connection of the session's engine (the session must not
+    be in a transaction).
 
     ``now`` is the lease clock: a worker passes the database's time (its own
     clock corrected by the offset it measures), tests pass a fixed instant.
-    On PostgreSQL the claim is its own transaction, committed by its one
-    statement (autocommit, one round trip; the session must not be in a
-    transaction); on SQLite it runs in the caller's ``BEGIN IMMEDIATE``
-    transaction, which the caller commits.
+    On PostgreSQL the claim is one statement in autocommit (one round trip; an
+    UPDATE of a row that is not queued waits for nothing). On SQLite a claim
+    must take the database's write lock (``BEGIN IMMEDIATE``), so one read of
+    the run's state first (WAL readers wait for no one) drops a duplicate
+    delivery without queueing for it; the read proves nothing, the claim
+    re-checks ``state = 'queued'`` under the lock, and its row is converted
+    after the lock is let go.
     """
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
     if _dialect(session) == "postgresql":
-        pg_row = pgsql.claim(session, run_id, lease_id=lease_id, runtime_id=runtime_id,
+        pg_row = pgsql.claim(engine, run_id, lease_id=lease_id, runtime_id=runtime_id,
                              lease_until=now + timedelta(seconds=ttl_s), now=now)
         return ClaimedRow(*pg_row) if pg_row is not None else None
-    conn = session.connection()
-    at = _sqlite_time(now)
-    event = conn.exec_driver_sql(_SQLITE_CLAIM_EVENT, {
-        "run_id": run_id, "now": at, "detail": f"claimed by runtime {runtime_id}, attempt "})
-    if event.rowcount == 0:  # not queued: no UPDATE to try
+    state = sqlitedriver.read_alone(engine, _SQLITE_STATE, {"run_id": run_id})
+    if state is None or state[0] != "queued":
         return None
-    row = conn.exec_driver_sql(_SQLITE_CLAIM, {
-        "run_id": run_id, "lease_id": lease_id, "runtime_id": runtime_id,
-        "lease_until": _sqlite_time(now + timedelta(seconds=ttl_s)), "now": at}).first()
+    at = _sqlite_time(now)
+    params = {"run_id": run_id, "now": at, "lease_id": lease_id, "runtime_id": runtime_id,
+              "lease_until": _sqlite_time(now + timedelta(seconds=ttl_s)),
+              "detail": f"claimed by runtime {runtime_id}, attempt "}
+
+    def claim_row(cur: sqlite3.Cursor) -> Any:
+        cur.execute(_SQLITE_CLAIM_EVENT, params)
+        if cur.rowcount == 0:  # not queued: no UPDATE to try
+            return None
+        cur.execute(_SQLITE_CLAIM, params)
+        return cur.fetchone()
+
+    row = sqlitedriver.write_alone(engine, claim_row, f"claim of run {run_id}")
     return None if row is None else _sqlite_claimed(row)
 
 

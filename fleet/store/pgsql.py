@@ -65,24 +65,20 @@ FROM claimed c LEFT JOIN graphs g
 """
 
 
-def claim(session: Session, run_id: str, *, lease_id: str, runtime_id: str,
+def claim(engine: Engine, run_id: str, *, lease_id: str, runtime_id: str,
           lease_until: datetime, now: datetime) -> tuple[Any, ...] | None:
     """Claim, its event and the graph read in one statement: the row (CLAIMED + definition,
     graph timeout), or None when the run is not queued.
 
-    The claim is a whole transaction (the session must not have begun one), so it runs in
-    autocommit on a pooled connection of the session's engine: one round trip instead of
-    BEGIN, the statement and COMMIT. The statement is atomic on its own (its UPDATE and
-    INSERT commit together or not at all), and the row lock it takes is held for that
-    statement only, so a duplicate delivery waits at most for one statement, never for a
-    client's COMMIT.
+    The claim is a whole transaction, so it runs in autocommit on a pooled connection
+    of ``engine``: one round trip instead of BEGIN, the statement and COMMIT. The
+    statement is atomic on its own (its UPDATE and INSERT commit together or not at
+    all), and the row lock it takes is held for that statement only, so a duplicate
+    delivery waits at most for one statement, never for a client's COMMIT.
     """
-    assert not session.in_transaction(), "a claim is its own transaction"
     params = {"run_id": run_id, "lease_id": lease_id, "runtime_id": runtime_id,
               "lease_until": _naive(lease_until), "now": _naive(now),
               "detail": f"claimed by runtime {runtime_id}, attempt "}
-    engine = session.get_bind()
-    assert isinstance(engine, Engine)
     rows = pgdriver.fetch_alone(engine, _CLAIM, params)
     return tuple(_aware(v) for v in rows[0]) if rows else None
 

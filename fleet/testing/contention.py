@@ -16,13 +16,14 @@ Two shapes:
 from __future__ import annotations
 
 import multiprocessing as mp
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import Engine, event, insert
 from sqlmodel import Session
 
 from fleet.runs import leases
@@ -155,16 +156,38 @@ def deliveries(run_ids: Sequence[str], *, every: int = 10, lag: int = 100) -> li
     return out
 
 
+_NOT_QUERIES = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "END")
+
+
+def count_statements(engine: Engine, counter: list[int]) -> None:
+    """Count in ``counter[0]`` the SQL statements ``engine``'s connections run, at the
+    driver: the claim goes to the driver's cursor directly, past SQLAlchemy's execution
+    events. Transaction control and SQLite's pragmas are not counted."""
+
+    def tally(sql: str) -> None:
+        if not sql.lstrip().upper().startswith(_NOT_QUERIES):
+            counter[0] += 1
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        if isinstance(dbapi_conn, sqlite3.Connection):
+            dbapi_conn.set_trace_callback(tally)
+            return
+        base = dbapi_conn.cursor_factory
+
+        class Counting(base):  # type: ignore[misc, valid-type]
+            def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+                tally(query if isinstance(query, str) else "query")
+                return super().execute(query, *args, **kwargs)
+
+        dbapi_conn.cursor_factory = Counting
+
+
 def _claim_messages(database_url: str, runtime_id: str, source: mp.Queue, out: mp.Queue,
                     go: Any) -> None:
     engine = make_engine(database_url, pool_size=1)
     statements = [0]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith("BEGIN"):  # SQLite's, not a query
-            statements[0] += 1
-
+    count_statements(engine, statements)
     with engine.connect():  # connect before the start line, not after
         pass
     open_session = session_factory(engine)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from fleet.store import sqlite_lock
+from fleet.runs import leases
+from fleet.store import migrate, sqlite_lock
+from fleet.store import runs as store
 from fleet.store.db import begin_write, make_engine
 from fleet.store.sqlite_lock import LOCK_SUFFIX, lock_for
+from tests.helpers import make_run
 
 HOLDER = """
 import sys, time
@@ -254,3 +258,35 @@ def test_in_memory_databases_take_no_lock(database: str) -> None:
 ])
 def test_which_statements_take_the_lock(sql: str, writes: bool) -> None:
     assert sqlite_lock.is_write(sql) is writes
+
+
+def test_a_claim_holds_the_writer_lock_for_its_own_statements_only(tmp_path: Path) -> None:
+    """The SQLite claim runs on a pooled connection's driver cursor: a duplicate delivery
+    is dropped without the lock, a claim that cannot have it fails as SQLAlchemy's
+    (retried) ``database is locked`` and changes nothing, and the lock is let go after."""
+    path = tmp_path / "c.sqlite"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    engine = make_engine(url, busy_timeout_ms=300)
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    with Session(engine, expire_on_commit=False) as s:
+        queued, done = make_run(s, now), make_run(s, now, state="completed")
+    holder = _start_holder(url)
+    try:
+        with Session(engine) as s:
+            assert leases.claim(s, done.id, now, "rt-1") is None  # no wait for the lock
+            with pytest.raises(OperationalError, match="database is locked"):
+                leases.claim(s, queued.id, now, "rt-1")
+            assert store.get(s, queued.id, fresh=True).state == "queued"  # type: ignore[union-attr]
+            s.commit()
+    finally:
+        holder.kill()
+        holder.wait()
+    with Session(engine) as s:
+        lease = leases.claim(s, queued.id, now, "rt-1")
+        assert lease is not None and lease.claimed is not None
+        assert lease.claimed.graph_id == queued.graph_id and not s.in_transaction()
+    assert _free(Path(str(path) + LOCK_SUFFIX))
+    engine.dispose()
