@@ -40,8 +40,8 @@ def register(root: typer.Typer) -> None:
         settings = cli.settings
         # one human line per run start and end, whatever the log level
         activity = logging.getLogger("fleet.activity")
-        if activity.getEffectiveLevel() > logging.INFO:
-            activity.setLevel(logging.INFO)
+        if activity.getEffectiveLevel() > logging.DEBUG:
+            activity.setLevel(logging.DEBUG)
         done = prepare(cli)  # first: the copy of the example with its schedules from now
         if done.created:
             console.print(Text(done.line()))

@@ -209,6 +209,9 @@ class RunWriter:
             self._queue.put(write)
 
     def _ensure_thread(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():  # every write: no lock to queue on
+            return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="fleet-run-writer",

@@ -90,7 +90,7 @@ def test_fleet_dev_runs_a_run_submitted_from_another_terminal(tmp_path: Path) ->
     assert "in-memory (StubBroker)" in text and "stopped after" in text
     # one human line per run start and end; no write retried
     assert f"run {run['id']} started: graph hello version 1, attempt 1" in text, text
-    assert f"run {run['id']} attempt 1: completed (" in text, text
+    assert f"run {run['id']} (graph hello version 1, attempt 1): completed (" in text, text
     assert "retrying" not in text and "Outcome(" not in text, text
     assert "same type twice" not in text and "Traceback" not in text, text
     listed = subprocess.run(_fleet("runtimes", "list", "--json"), cwd=tmp_path, env=env,
