@@ -42,20 +42,18 @@ def naive_iso(value: datetime) -> str:
     return (value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value).isoformat()
 
 
-def _plain(value: Any, seen: dict[datetime, str]) -> Any:
+def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        text = seen.get(value)
-        if text is None:  # a batch repeats the same few instants: convert each once
-            text = seen[value] = naive_iso(value)
-        return text
-    return value
+        return naive_iso(value)
+    return str(value)
 
 
-def payload(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """``rows`` as one JSON array of objects with ``columns`` (timestamps as naive UTC)."""
-    seen: dict[datetime, str] = {}
-    return json.dumps([{c: _plain(r.get(c), seen) for c in columns} for r in rows],
-                      separators=(",", ":"), default=str)
+def payload(rows: Sequence[dict[str, Any]]) -> str:
+    """``rows`` as one JSON array of objects for ``json_to_recordset`` (timestamps as
+    naive UTC). The rows are encoded as they are, not copied per column: the recordset
+    reads the columns it lists (a key a row lacks is NULL, a key it does not list is
+    ignored), and the C encoder calls back only for a timestamp."""
+    return json.dumps(rows, separators=(",", ":"), default=_json_default)
 
 
 def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,9 +99,9 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
         sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
     if returning:
         sql += f' RETURNING "{returning}"'
-        return list(session.execute(text(sql), {"rows": payload(rows, columns)})
+        return list(session.execute(text(sql), {"rows": payload(rows)})
                     .scalars().all())
-    session.execute(text(sql), {"rows": payload(rows, columns)})
+    session.execute(text(sql), {"rows": payload(rows)})
     return []
 
 
@@ -123,4 +121,4 @@ def update_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     sql = (f'UPDATE "{table.name}" AS t SET {sets} FROM '
            f"json_to_recordset(CAST(:rows AS json)) AS r({recordset(table, columns)}) "
            f'WHERE t."{key}" = r."{key}"')
-    session.execute(text(sql), {"rows": payload(rows, columns)})
+    session.execute(text(sql), {"rows": payload(rows)})

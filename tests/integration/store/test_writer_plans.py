@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from fleet.runs import fsm, leases
 from fleet.runs.writer import event_row
-from fleet.store import hotpath
+from fleet.store import hotpath, pgsql
 from fleet.store.db import make_engine
 from fleet.store.models import RunState
 from fleet.store.types import new_id
@@ -163,3 +163,16 @@ def test_the_writer_reuses_its_generic_plans(db_url: str, session: Session,
             assert custom == 0 and generic >= 3, (first, generic, custom)
     finally:
         engine.dispose()
+
+
+def test_text_arrays_reach_postgresql_intact(engine: Engine) -> None:
+    values = ["plain", "", 'quo"te', "back\\slash", "com,ma", "{brace}", "NULL", "é ü",
+              "sp ace"]
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("SELECT %(a)s::text[], %(b)s::text[]",
+                    {"a": pgsql.text_array(values), "b": pgsql.text_array([])})
+        assert cur.fetchone() == (values, [])
+    finally:
+        raw.close()
