@@ -16,7 +16,8 @@ retries them as everywhere else.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -29,20 +30,28 @@ def _translate(exc: sqlite3.Error, what: str) -> DBAPIError:
     return DBAPIError.instance(what, None, exc, sqlite3.Error)  # type: ignore[return-value]
 
 
-def read_alone(engine: Engine, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    """The first row of one read, outside any transaction (WAL readers wait for no one)."""
+@contextmanager
+def _cursor(engine: Engine, what: str) -> Iterator[tuple[sqlite3.Connection, sqlite3.Cursor]]:
+    """A pooled connection's driver cursor; SQLite's errors raised as SQLAlchemy's."""
     fairy = engine.raw_connection()
+    conn: sqlite3.Connection = fairy.driver_connection  # type: ignore[assignment]
     try:
-        cur = fairy.driver_connection.cursor()  # type: ignore[union-attr]
+        cur = conn.cursor()
         try:
-            cur.execute(sql, params)
-            row = cur.fetchone()
+            yield conn, cur
         finally:
             cur.close()
     except sqlite3.Error as exc:
-        raise _translate(exc, sql) from exc
+        raise _translate(exc, what) from exc
     finally:
-        fairy.close()
+        fairy.close()  # back to the pool (its reset rolls back what was left open)
+
+
+def read_alone(engine: Engine, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The first row of one read, outside any transaction (WAL readers wait for no one)."""
+    with _cursor(engine, sql) as (_, cur):
+        cur.execute(sql, params)
+        row = cur.fetchone()
     return None if row is None else tuple(row)
 
 
@@ -50,22 +59,12 @@ def write_alone(engine: Engine, body: Callable[[sqlite3.Cursor], T], what: str) 
     """``body`` in its own ``BEGIN IMMEDIATE`` transaction on a pooled connection, without
     a session: committed when it returns (the writer lock is let go then), rolled back when
     it raises. ``what`` names the work in an error."""
-    fairy = engine.raw_connection()
-    conn: sqlite3.Connection = fairy.driver_connection  # type: ignore[assignment]
-    try:
-        cur = conn.cursor()
+    with _cursor(engine, what) as (conn, cur):
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                found = body(cur)
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-            return found
-        finally:
-            cur.close()
-    except sqlite3.Error as exc:
-        raise _translate(exc, what) from exc
-    finally:
-        fairy.close()
+            found = body(cur)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+        return found
