@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     group_commit_ms: float = Field(2.0, ge=0)
     """Checkpoints and finishes of one worker process arriving this close together are
     committed in one transaction (0: each on its own)."""
+    log_run_starts: bool = False
+    """Log a line when a worker starts a run, beside the one at its end (INFO, logger
+    `fleet.activity`). Off by default: one line per run; `fleet dev` turns it on."""
     node_concurrency: int = Field(4, ge=1)
     """Nodes of one run executing at once."""
     event_data_cap_bytes: int = Field(16_384, ge=256)

@@ -37,11 +37,11 @@ def register(root: typer.Typer) -> None:
         from fleet.worker import dev as dev_mode
 
         cli = ctx_of(ctx)
-        settings = cli.settings
         # one human line per run start and end, whatever the log level
+        settings = cli.settings.model_copy(update={"log_run_starts": True})
         activity = logging.getLogger("fleet.activity")
-        if activity.getEffectiveLevel() > logging.DEBUG:
-            activity.setLevel(logging.DEBUG)
+        if activity.getEffectiveLevel() > logging.INFO:
+            activity.setLevel(logging.INFO)
         done = prepare(cli)  # first: the copy of the example with its schedules from now
         if done.created:
             console.print(Text(done.line()))

@@ -20,9 +20,9 @@ from fleet.worker.process import Executor, WorkerRuntime
 from fleet.worker.shutdown import release_and_resend
 
 log = logging.getLogger(__name__)
-# One human line per run at its end (INFO); its start at DEBUG, which ``fleet dev``
-# shows too. A worker at INFO logs one line per run, not two: at hundreds of runs a
-# second the second line costs a worker a few percent of its CPU, and the log twice the
+# One human line per run at its end (INFO), and one at its start with the setting
+# ``log_run_starts`` (``fleet dev`` turns it on). Off by default: at hundreds of runs a
+# second the start line costs a worker a few percent of its CPU, and the log twice the
 # volume, for what the end line already says.
 activity = logging.getLogger("fleet.activity")
 
@@ -84,7 +84,8 @@ def execute_message(rt: WorkerRuntime, run_id: Any, *,
         graph = f"graph {lease.claimed.graph_id} version {lease.claimed.graph_version}, "
     else:
         graph = ""
-    activity.debug("run %s started: %sattempt %d", lease.run_id, graph, lease.attempt)
+    if rt.settings.log_run_starts:
+        activity.info("run %s started: %sattempt %d", lease.run_id, graph, lease.attempt)
     stop = rt.make_stop()
     rt.hold(lease, stop)
     if rt.shutting_down.is_set():

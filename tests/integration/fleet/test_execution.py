@@ -42,18 +42,20 @@ def test_executes_a_claimed_run_once(session: Session, settings: Settings,
     assert len(executor.calls) == 1 and executor.calls[0].attempt == 1
 
 
-def test_one_activity_line_per_run_at_info_its_start_at_debug(
+def test_one_activity_line_per_run_its_start_with_log_run_starts(
         session: Session, settings: Settings, now: datetime,
         caplog: pytest.LogCaptureFixture) -> None:
-    rt, _ = make_runtime(settings, clock=lambda: now)
     first, second = make_run(session, now), make_run(session, now)
+    rt, _ = make_runtime(settings, clock=lambda: now)
     with caplog.at_level(logging.INFO, logger="fleet.activity"):
         assert execute_message(rt, first.id, execute=ScriptedExecutor()) is Result.EXECUTED
     lines = [r.getMessage() for r in caplog.records if r.name == "fleet.activity"]
     assert len(lines) == 1 and lines[0].startswith(f"run {first.id} (graph g1 version 1, "
                                                    "attempt 1): "), lines
     caplog.clear()
-    with caplog.at_level(logging.DEBUG, logger="fleet.activity"):
+    rt, _ = make_runtime(settings.model_copy(update={"log_run_starts": True}),
+                         clock=lambda: now)
+    with caplog.at_level(logging.INFO, logger="fleet.activity"):
         assert execute_message(rt, second.id, execute=ScriptedExecutor()) is Result.EXECUTED
     lines = [r.getMessage() for r in caplog.records if r.name == "fleet.activity"]
     assert lines[0] == f"run {second.id} started: graph g1 version 1, attempt 1", lines
