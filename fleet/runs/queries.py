@@ -8,13 +8,13 @@ scanning. Ownership as everywhere: ``user_id`` limits the answer to that user's 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from fleet.engine.tracker import Tracker, with_metrics
+from fleet.engine.tracker import with_metrics
 from fleet.errors import InvalidInput, NotFound
 from fleet.redact import redact_data
 from fleet.runs.filters import RunFilter
@@ -135,16 +135,6 @@ def attempts(transitions: list[RunEvent]) -> list[Attempt]:
     return found
 
 
-def run_metrics(tracker: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The tracker's whole-run metrics (count, durations, slowest node, critical path)."""
-    if not tracker:
-        return None
-    try:
-        return asdict(Tracker.from_dict(tracker).run_metrics())
-    except (KeyError, TypeError, ValueError):  # a tracker of an older format: no metrics
-        return None
-
-
 def event_dict(e: RunEvent) -> dict[str, Any]:
     """One run event as plain data, its data redacted."""
     return {"id": e.id, "at": e.at, "kind": e.kind, "from_state": e.from_state,
@@ -179,6 +169,8 @@ def detail(session: Session, run_id: str, *, user_id: str | None,
     events = store.events(session, run_id, limit=event_limit)
     total = store.count_events(session, run_id, event_limit)
     graph = graph_store.get(session, run.user_id, run.graph_id, run.graph_version)
+    # parsed once: the metrics shown beside the tracker are the ones it now carries
+    tracker = with_metrics(run.tracker) if run.tracker else None
     found = RunDetail(
         run=run, inputs=redact_data(run.inputs), outputs=redact_data(run.outputs),
         nodes=nodes,
@@ -186,8 +178,8 @@ def detail(session: Session, run_id: str, *, user_id: str | None,
         events=[event_dict(e) for e in events],
         events_total=Count(min(total, event_limit), total > event_limit),
         attempts=attempts(store.transitions(session, run_id)),
-        tracker=redact_data(with_metrics(run.tracker)) if run.tracker else None,
-        metrics=run_metrics(run.tracker),
+        tracker=redact_data(tracker) if tracker else None,
+        metrics=(tracker or {}).get("metrics", {}).get("run"),
         definition=graph.definition if graph is not None else None,
         retries=store.retries_of(session, run_id))
     session.commit()
