@@ -7,6 +7,7 @@ is returned at once, prefixed with what it is about (``graph:`` or ``inputs:``).
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import weakref
@@ -102,30 +103,36 @@ class CachedChecker:
 class GraphVersions:
     """Parsed graph versions and their verdicts, per block registry, for one process.
 
-    A graph version never changes once stored, so a worker validates and parses
-    each version once, not once per run. Bounded (least recently used out).
+    A stored graph version never changes, so a worker validates and parses each
+    version once, not once per run. But a key can name another graph later: a
+    deleted graph added again under its id starts again at version 1. So a hit
+    counts only when its definition equals the one the run was claimed with (a
+    comparison, microseconds, where parsing and validating take a millisecond).
+    Bounded (least recently used out).
     """
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
         self._lock = threading.Lock()
         self._by_registry: weakref.WeakKeyDictionary[
-            BlockRegistry, OrderedDict[tuple[str, str, int], tuple[list[str], GraphDef]]
+            BlockRegistry,
+            OrderedDict[tuple[str, str, int], tuple[dict[str, Any], list[str], GraphDef]],
         ] = weakref.WeakKeyDictionary()
 
     def get(self, key: tuple[str, str, int], definition: dict[str, Any],
             registry: BlockRegistry) -> tuple[list[str], GraphDef]:
-        """``(problems, parsed graph)`` of the graph version ``(user, graph id, version)``."""
+        """``(problems, parsed graph)`` of the graph version ``(user, graph id, version)``
+        whose definition is ``definition``."""
         with self._lock:
             cache = self._by_registry.setdefault(registry, OrderedDict())
             hit = cache.get(key)
-            if hit is not None:
+            if hit is not None and (hit[0] is definition or hit[0] == definition):
                 cache.move_to_end(key)
-                return hit
+                return hit[1], hit[2]
         found = ([f"graph: {p}" for p in graph_problems(definition, registry)],
                  parse(definition)[0])
         with self._lock:
-            cache[key] = found
+            cache[key] = (copy.deepcopy(definition), *found)
             while len(cache) > self.size:
                 cache.popitem(last=False)
         return found

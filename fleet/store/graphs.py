@@ -14,7 +14,7 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select, tuple_, update
 from sqlmodel import Session, col
 
-from fleet.store.models import Graph
+from fleet.store.models import Graph, Run
 
 
 def _of(user_id: str, graph_id: str) -> tuple[Any, Any]:
@@ -30,9 +30,20 @@ def get(session: Session, user_id: str, graph_id: str, version: int | None = Non
 
 
 def latest_version(session: Session, user_id: str, graph_id: str) -> int:
-    """The highest version number of the user's ``graph_id`` (0 when none exists)."""
+    """The highest version number the user's ``graph_id`` has given (0: none yet).
+
+    Deleting a graph keeps its runs, which go on naming their version. So a graph
+    added again under the same id continues after the highest version its runs
+    name instead of starting again at 1: a run's ``(graph, version)`` never comes
+    to mean a definition it did not run (nor a retry of it, one it was not
+    submitted with)."""
     stmt = select(func.max(col(Graph.version))).where(*_of(user_id, graph_id))
-    return int(session.execute(stmt).scalar() or 0)
+    found = session.execute(stmt).scalar()
+    if found is not None:
+        return int(found)
+    runs = select(func.max(col(Run.graph_version))).where(col(Run.graph_id) == graph_id,
+                                                          col(Run.user_id) == user_id)
+    return int(session.execute(runs).scalar() or 0)
 
 
 def add_version(session: Session, *, graph_id: str, user_id: str, name: str, description: str,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import update
 from sqlmodel import Session, col
 
@@ -20,7 +21,7 @@ from fleet.runs.execute import StopSignal, execute
 from fleet.runs.inline import run_inline
 from fleet.runs.writer import RunWriter
 from fleet.settings import Settings
-from fleet.store import node_runs
+from fleet.store import graphs, node_runs
 from fleet.store import runs as run_store
 from fleet.store.models import Run
 from fleet.testing.graphs import delay_chain
@@ -383,3 +384,48 @@ def test_checkpoints_held_back_are_committed_before_the_flow_waits_on_a_block(
     out = _grouped(open_session, run, registry, settings, RunWriter(open_session, window_s=0.05))
     assert out.state == "completed"
     assert seen == [True]
+
+
+
+def test_a_graph_deleted_and_added_again_never_reuses_a_version_its_runs_name(
+        open_session: Opener, session: Session, submit: Any, registry: BlockRegistry,
+        settings: Settings, now: datetime) -> None:
+    """Runs outlive their graph's deletion: the graph added again under its id continues
+    after their version, so the old run's version names nothing (not the new definition),
+    and the new run runs the new definition in a process that ran the old one."""
+    from fleet.graphs.service import delete_graph
+
+    old = {"id": "again", "nodes": [{"id": "n", "block": "constant", "inputs": {"value": "old"}}],
+           "links": []}
+    first = submit(old)
+    assert _go(open_session, first, registry, settings).state == "completed"
+    assert _row(open_session, first.id).outputs == {"n.value": "old"}
+    assert delete_graph(session, "alice", "again", now) == 1
+    new = {**old, "nodes": [{"id": "n", "block": "constant", "inputs": {"value": "new"}}]}
+    second = submit(new)
+    assert (first.graph_version, second.graph_version) == (1, 2)
+    assert _go(open_session, second, registry, settings).state == "completed"
+    assert _row(open_session, second.id).outputs == {"n.value": "new"}
+    with open_session() as s:
+        assert graphs.get(s, "alice", "again", 1) is None
+
+
+def test_a_version_number_given_again_is_parsed_again(
+        open_session: Opener, session: Session, submit: Any, registry: BlockRegistry,
+        settings: Settings, now: datetime) -> None:
+    """Once no run names a deleted graph's version, the graph added again starts at 1
+    again: a process that parsed the old version 1 runs the new one, not its cached parse."""
+    from fleet.graphs.service import delete_graph
+
+    old = {"id": "reused", "nodes": [{"id": "n", "block": "constant",
+                                      "inputs": {"value": "old"}}], "links": []}
+    first = submit(old)
+    assert _go(open_session, first, registry, settings).state == "completed"
+    assert delete_graph(session, "alice", "reused", now) == 1
+    session.execute(sa_delete(Run).where(col(Run.id) == first.id))  # as retention would
+    session.commit()
+    new = {**old, "nodes": [{"id": "n", "block": "constant", "inputs": {"value": "new"}}]}
+    second = submit(new)
+    assert second.graph_version == first.graph_version == 1
+    assert _go(open_session, second, registry, settings).state == "completed"
+    assert _row(open_session, second.id).outputs == {"n.value": "new"}
