@@ -133,9 +133,10 @@ class NodeRun(SQLModel, table=True):
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    # No index of its own: ``uq_node_runs_exec_key`` starts with it and serves every
+    # lookup by run (and the cascade), and each node run would write one entry more.
     run_id: str = Field(
-        sa_column=Column(String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False,
-                         index=True)
+        sa_column=Column(String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
     )
     node_id: str = Field(max_length=128)
     block_id: str = Field(max_length=128)
