@@ -104,8 +104,9 @@ class GraphVersions:
     """Parsed graph versions and their verdicts, per block registry, for one process.
 
     A stored graph version never changes, so a worker validates and parses each
-    version once, not once per run. But a key can name another graph later: a
-    deleted graph added again under its id starts again at version 1. So a hit
+    version once, not once per run. But a key can name another graph later: once
+    no run names a deleted graph's versions (retention pruned them), the graph
+    added again under its id starts again at version 1. So a hit
     counts only when its definition equals the one the run was claimed with (a
     comparison, microseconds, where parsing and validating take a millisecond).
     Bounded (least recently used out).
